@@ -1,0 +1,3 @@
+from megachat.cli import main
+
+raise SystemExit(main())
