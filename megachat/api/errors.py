@@ -1,0 +1,251 @@
+"""The error hierarchy, built from Anthropic's and MegaLLM's error body shapes.
+
+``str(err)`` is one human line naming the error type and HTTP status; it never contains the API
+key (texts are scrubbed of it) and errors hold no httpx request/headers that could carry it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from megachat.api.types import Message
+
+MAX_MESSAGE_CHARS = 300
+_SPACES = re.compile(r"\s+")
+
+
+class APIError(Exception):
+    """Base of every error the client raises."""
+
+    message: str
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status (or a mid-stream ``error`` event)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_type = error_type
+        self.request_id = request_id
+        self.body = body
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def __str__(self) -> str:
+        text = f"{self.error_type or 'http_error'} (HTTP {self.status_code}): {self.message}"
+        if self.request_id:
+            text += f" [request-id {self.request_id}]"
+        return text
+
+
+class BadRequestError(APIStatusError):
+    pass
+
+
+class AuthenticationError(APIStatusError):
+    pass
+
+
+class PermissionDeniedError(APIStatusError):
+    pass
+
+
+class NotFoundError(APIStatusError):
+    pass
+
+
+class ConflictError(APIStatusError):
+    pass
+
+
+class RequestTooLargeError(APIStatusError):
+    pass
+
+
+class UnprocessableEntityError(APIStatusError):
+    pass
+
+
+class RateLimitError(APIStatusError):
+    pass
+
+
+class InternalServerError(APIStatusError):
+    pass
+
+
+class OverloadedError(InternalServerError):
+    """HTTP 529; subclasses InternalServerError (as in SDK 2.x) so ``>= 500`` handlers see it."""
+
+
+class StreamError(APIStatusError):
+    """An ``error`` event inside a 200 stream; ``partial`` is the message received before it."""
+
+    def __init__(self, message: str, *, partial: Message, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.partial = partial
+
+    def __str__(self) -> str:
+        text = f"{self.error_type or 'error'} (HTTP {self.status_code}, mid-stream): {self.message}"
+        if self.request_id:
+            text += f" [request-id {self.request_id}]"
+        return text
+
+
+class StreamInterrupted(APIError):
+    """The stream ended (EOF or a dropped connection) before ``message_stop``."""
+
+    def __init__(self, message: str, *, partial: Message) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+    def __str__(self) -> str:
+        return f"stream interrupted: {self.message}"
+
+
+class APIKeyError(APIError):
+    """The key cannot be sent in a header (control, space or non-ASCII characters); nothing sent."""
+
+    def __str__(self) -> str:
+        return f"invalid API key: {self.message}"
+
+
+class APIConnectionError(APIError):
+    """No usable HTTP response: refused, reset, DNS, TLS... (retried)."""
+
+    def __str__(self) -> str:
+        return f"connection error: {self.message}"
+
+
+class APITimeoutError(APIConnectionError):
+    def __str__(self) -> str:
+        return f"timeout: {self.message}"
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: RequestTooLargeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    529: OverloadedError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """The SDK's status -> class mapping (0.x ``_make_status_error``)."""
+    cls = _STATUS_CLASSES.get(status)
+    if cls is not None:
+        return cls
+    return InternalServerError if status >= 500 else APIStatusError
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """Collapse whitespace and truncate, so a proxy's HTML page stays a readable one-liner."""
+    text = _SPACES.sub(" ", text).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def scrub(value: Any, secret: str | None) -> Any:
+    """Replace the secret in every string of a JSON-like value (servers may echo the key)."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, "[redacted]")
+    if isinstance(value, dict):
+        return {k: scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secret) for v in value]
+    return value
+
+
+def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
+    """(type, message, request_id) from ``{"type":"error","error":{...}}`` or ``{"error":{}}``."""
+    if not isinstance(body, dict):
+        return None, None, None
+    err = body.get("error")
+    request_id = body.get("request_id") if isinstance(body.get("request_id"), str) else None
+    if isinstance(err, dict):
+        etype = err.get("type") if isinstance(err.get("type"), str) else None
+        msg = err.get("message")
+        return etype, (msg if isinstance(msg, str) else None), request_id
+    if isinstance(err, str):  # {"error": "text"}
+        return None, err, request_id
+    msg = body.get("message")
+    return None, (msg if isinstance(msg, str) else None), request_id
+
+
+def make_status_error(
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    *,
+    reason: str = "",
+    secret: str | None = None,
+) -> APIStatusError:
+    """Build the typed error for an HTTP error response (both body shapes; text fallback)."""
+    body: Any
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    body = scrub(body, secret)
+    etype, msg, body_request_id = parse_error_body(body)
+    if msg is None:
+        text = scrub(raw.decode("utf-8", "replace"), secret) if raw else ""
+        msg = text or reason or "no error message"
+        if body is None and text:
+            body = text[:4096]
+    request_id = headers.get("request-id") or headers.get("x-request-id") or body_request_id
+    cls = status_error_class(status)
+    return cls(
+        one_line(msg),
+        status_code=status,
+        error_type=etype,
+        request_id=request_id,
+        body=body,
+        headers=headers,
+    )
+
+
+def make_stream_error(
+    data: Any, partial: Message, *, request_id: str | None, secret: str | None = None
+) -> StreamError:
+    """The error for a mid-stream ``error`` event (HTTP status of the stream: 200)."""
+    data = scrub(data, secret)
+    etype, msg, body_request_id = parse_error_body(data)
+    if msg is None:
+        msg = one_line(str(data)) if data else "error event"
+    return StreamError(
+        one_line(msg),
+        partial=partial,
+        status_code=200,
+        error_type=etype,
+        request_id=body_request_id or request_id,
+        body=data,
+    )

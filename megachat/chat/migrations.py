@@ -1,0 +1,141 @@
+"""Schema versions of the store, applied in order; the version lives in PRAGMA user_version.
+
+MIGRATIONS[i] takes a database from version i to version i + 1. Never edit a released migration:
+add a new one. Each is a list of single SQL statements, run in one IMMEDIATE transaction together
+with the user_version bump, so a crash or a second process never sees half a schema.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# v1: conversations, messages (content blocks as JSON + plain text), attachments stored once by
+# sha256 and linked to the messages that use them. Integer primary keys (stable under VACUUM) give
+# the full-text index rowids; the public ids are the short text ids.
+V1 = [
+    """CREATE TABLE conversations (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL DEFAULT '',
+        model TEXT NOT NULL DEFAULT '',
+        system TEXT NOT NULL DEFAULT '',
+        temperature REAL,
+        max_tokens INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    "CREATE INDEX conversations_updated ON conversations(updated_at, seq)",
+    """CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+        content TEXT NOT NULL,
+        text TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL DEFAULT 'complete',
+        usage TEXT,
+        stop_reason TEXT,
+        model TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (conversation_id, position)
+    )""",
+    """CREATE TABLE attachments (
+        sha256 TEXT PRIMARY KEY,
+        data BLOB NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        created_at REAL NOT NULL
+    )""",
+    """CREATE TABLE message_attachments (
+        message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL REFERENCES attachments(sha256),
+        PRIMARY KEY (message_id, sha256)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX message_attachments_sha256 ON message_attachments(sha256)",
+]
+
+# v2: message_count kept on the conversation (listing never touches messages) and FTS5 indexes
+# over message text and titles, external-content tables kept in step by triggers.
+V2 = [
+    "ALTER TABLE conversations ADD COLUMN message_count INTEGER NOT NULL DEFAULT 0",
+    """UPDATE conversations SET message_count =
+        (SELECT count(*) FROM messages m WHERE m.conversation_id = conversations.id)""",
+    """CREATE TRIGGER messages_count_ai AFTER INSERT ON messages BEGIN
+        UPDATE conversations SET message_count = message_count + 1
+        WHERE id = new.conversation_id;
+    END""",
+    """CREATE TRIGGER messages_count_ad AFTER DELETE ON messages BEGIN
+        UPDATE conversations SET message_count = message_count - 1
+        WHERE id = old.conversation_id;
+    END""",
+    """CREATE VIRTUAL TABLE messages_fts USING fts5(
+        text, content='messages', content_rowid='seq', tokenize='unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts(rowid, text) VALUES (new.seq, new.text);
+    END""",
+    """CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    END""",
+    """CREATE TRIGGER messages_fts_au AFTER UPDATE OF text ON messages BEGIN
+        INSERT INTO messages_fts(messages_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+        INSERT INTO messages_fts(rowid, text) VALUES (new.seq, new.text);
+    END""",
+    "INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')",
+    """CREATE VIRTUAL TABLE conversations_fts USING fts5(
+        title, content='conversations', content_rowid='seq',
+        tokenize='unicode61 remove_diacritics 2'
+    )""",
+    """CREATE TRIGGER conversations_fts_ai AFTER INSERT ON conversations BEGIN
+        INSERT INTO conversations_fts(rowid, title) VALUES (new.seq, new.title);
+    END""",
+    """CREATE TRIGGER conversations_fts_ad AFTER DELETE ON conversations BEGIN
+        INSERT INTO conversations_fts(conversations_fts, rowid, title)
+        VALUES ('delete', old.seq, old.title);
+    END""",
+    """CREATE TRIGGER conversations_fts_au AFTER UPDATE OF title ON conversations BEGIN
+        INSERT INTO conversations_fts(conversations_fts, rowid, title)
+        VALUES ('delete', old.seq, old.title);
+        INSERT INTO conversations_fts(rowid, title) VALUES (new.seq, new.title);
+    END""",
+    "INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')",
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(Exception):
+    """The database was written by a newer megachat; it is left untouched."""
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the database up to `target`; returns the version found before. The connection must
+    be in autocommit mode (isolation_level=None). Safe when several processes open at once."""
+    if user_version(conn) == target:
+        return target
+    conn.execute("BEGIN IMMEDIATE")  # re-read under the write lock: another process may have won
+    try:
+        found = user_version(conn)
+        if found > SCHEMA_VERSION:
+            raise SchemaTooNewError(
+                f"the database has schema version {found}; this megachat knows up to "
+                f"{SCHEMA_VERSION}. Upgrade megachat to open it"
+            )
+        for version in range(found, target):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+        if target > found:
+            conn.execute(f"PRAGMA user_version = {int(target)}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found

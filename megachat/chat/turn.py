@@ -1,0 +1,327 @@
+"""The one send path: a user turn goes out, the reply comes back and is stored as it arrives.
+
+Both faces use this class exactly the same way (`megachat ask` and the TUI), so persistence,
+prefill merging, retries reporting and cancellation behave identically everywhere:
+
+    turn = Turn(conversation, client, store, prefill="{", stream=True)
+    async for event in turn.events():
+        ...   # ReplyStarted, ReplyText, ReplyEvent, Waiting, ReplyFinished
+
+What happens, in order:
+1. The conversation and its pending user turn(s) are written to the store BEFORE the request, so
+   a crash or a failed request never loses what the user typed.
+2. The request is built from the conversation (Conversation.build_request).
+3. When the reply starts (the stream's message_start, or the whole message with stream=False) an
+   assistant message is appended to the conversation and stored with status "streaming";
+   `ReplyStarted` then `ReplyText(prefill)` are yielded. A request that fails before any reply
+   began leaves no assistant message behind (the user turn stays, ready to retry).
+4. Text is yielded as it arrives and written to the store at most ~1 s behind (a timer flushes it
+   even when the stream stalls).
+5. The reply ends "complete" (ReplyFinished), or:
+   - the consuming task is cancelled (Ctrl+C, Escape in the TUI): the text so far is stored with
+     status "cancelled" and CancelledError propagates;
+   - the stream breaks (connection lost, no message_stop): status "interrupted";
+   - an API error: status "error". In both cases the text so far is kept, ReplyFinished is yielded
+     with that status and then the APIError is raised.
+
+This module imports neither httpx nor Textual: it talks to the client object it is given, and
+imports megachat.api only lazily, for its error classes, once a request has failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from megachat.chat.conversation import ChatMessage, Conversation, merge_prefill, prefill_sent
+
+if TYPE_CHECKING:
+    from megachat.api import MessagesClient, WaitNotice
+    from megachat.chat.store import Store
+
+FLUSH_INTERVAL = 1.0  # seconds of streamed text at most at risk if the process dies
+
+
+@dataclass(frozen=True)
+class ReplyStarted:
+    """The assistant message exists (status "streaming"); `message` is updated in place."""
+
+    message: ChatMessage
+
+
+@dataclass(frozen=True)
+class ReplyText:
+    """Printable reply text as it arrives (the prefill first). Untrusted: sanitize to display."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ReplyEvent:
+    """A raw stream event from megachat.api.events (thinking, tool_use, usage... for a UI)."""
+
+    event: Any
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """The client is waiting before a retry or for the rate limiter; notice.describe() says so."""
+
+    notice: WaitNotice
+
+
+@dataclass(frozen=True)
+class ReplyFinished:
+    """The reply ended; message.status is complete, interrupted or error.
+
+    `response` is the API's final Message object (None when the reply did not complete);
+    `error` is the APIError about to be raised, if any.
+    """
+
+    message: ChatMessage
+    response: dict | None = None
+    error: BaseException | None = field(default=None)
+
+
+TurnEvent = ReplyStarted | ReplyText | ReplyEvent | Waiting | ReplyFinished
+
+_DONE = object()
+
+
+class Turn:
+    """One request/response on a conversation; persistence is part of it so no caller forgets it."""
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        client: MessagesClient,
+        store: Store | None,
+        *,
+        prefill: str = "",
+        stream: bool = True,
+    ) -> None:
+        self.conversation = conversation
+        self.client = client
+        self.store = store
+        self.prefill = prefill_sent(prefill)
+        self.stream = stream
+        self.message: ChatMessage | None = None  # the assistant reply, once started
+        self.response: dict | None = None  # the API's final Message
+        self._emit: Callable[[Any], None] = lambda item: None
+        self._dirty = False
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_flush = 0.0
+        self._stream: Any = None  # the MessageStream while streaming
+        self._streamed_text: list[str] = []
+
+    # -- public --------------------------------------------------------------------------------
+
+    async def events(self) -> AsyncIterator[TurnEvent]:
+        """Run the turn, yielding its events; see the module docstring for the guarantees.
+
+        The request runs in its own task so that waits (retries, rate limiter) can be reported
+        while the request is pending. Cancelling the task iterating here cancels the request and
+        stores the partial reply as "cancelled" before CancelledError propagates.
+        """
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def emit(item: Any) -> None:
+            queue.put_nowait(item)
+
+        self._emit = emit
+        worker = asyncio.create_task(self._run(), name="megachat-turn")
+        worker.add_done_callback(lambda _task: queue.put_nowait(_DONE))
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                yield item
+            await worker  # re-raises the APIError (or CancelledError) of the request
+        finally:
+            if not worker.done():
+                worker.cancel()
+                # Let the worker store the partial reply as cancelled before we go on.
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.shield(worker)
+                if not worker.done():  # we were cancelled again while waiting: finish anyway
+                    self._finish_cancelled()
+
+    # -- the request -----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        self._store_pending_user_turns()
+        request = self.conversation.build_request(prefill=self.prefill, stream=self.stream)
+        # The client reports waits through its `on_wait` attribute: chain ours in for this turn.
+        previous = getattr(self.client, "on_wait", None)
+
+        def on_wait(notice: WaitNotice) -> None:
+            self._on_wait(notice)
+            if previous is not None:
+                previous(notice)
+
+        self.client.on_wait = on_wait
+        try:
+            if self.stream:
+                await self._run_stream(request)
+            else:
+                await self._run_create(request)
+        except asyncio.CancelledError:
+            self._finish_cancelled()
+            raise
+        except Exception as exc:
+            self._finish_error(exc)
+            raise
+        finally:
+            self._cancel_flush_timer()
+            if getattr(self.client, "on_wait", None) is on_wait:
+                self.client.on_wait = previous
+
+    async def _run_stream(self, request: dict) -> None:
+        from megachat.api.events import MessageStart, TextDelta
+
+        stream = self._client_call("stream", request)
+        self._stream = stream
+        async with stream:
+            async for event in stream:
+                if self.message is None:
+                    start = event.message if isinstance(event, MessageStart) else None
+                    self._start(start or getattr(stream, "snapshot", None))
+                if isinstance(event, TextDelta):
+                    self._append_text(event.text)
+                    self._emit(ReplyText(event.text))
+                self._emit(ReplyEvent(event))
+            final = stream.final_message
+        self._complete(final)
+
+    async def _run_create(self, request: dict) -> None:
+        message = await self._client_call("create", request)
+        self._start(message)
+        text = "".join(b.get("text", "") for b in message.get("content", []) if _is_text(b))
+        if text:
+            self._emit(ReplyText(text))
+        self._complete(message)
+
+    def _client_call(self, method: str, request: dict) -> Any:
+        """client.stream(request) / client.create(request)."""
+        return getattr(self.client, method)(request)
+
+    def _on_wait(self, notice: WaitNotice) -> None:
+        self._emit(Waiting(notice))
+
+    # -- reply lifecycle -------------------------------------------------------------------------
+
+    def _start(self, api_message: dict | None) -> None:
+        model = (api_message or {}).get("model") or self.conversation.model
+        self.message = self.conversation.add_assistant(self.prefill, model=model)
+        if self.store is not None:
+            self.store.begin_reply(self.conversation.id, self.message)
+            self._last_flush = time.monotonic()
+        self._emit(ReplyStarted(self.message))
+        if self.prefill:
+            self._emit(ReplyText(self.prefill))
+
+    def _append_text(self, text: str) -> None:
+        assert self.message is not None
+        self._streamed_text.append(text)
+        self._dirty = True
+        if self.store is None:
+            return
+        if time.monotonic() - self._last_flush >= FLUSH_INTERVAL:
+            self._flush()
+        elif self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            self._flush_handle = loop.call_later(FLUSH_INTERVAL, self._flush)
+
+    def _current_content(self) -> list[dict]:
+        """The reply so far: the stream's snapshot when there is one, merged with the prefill."""
+        snapshot = getattr(self._stream, "snapshot", None) if self._stream is not None else None
+        blocks = list((snapshot or {}).get("content") or [])
+        if not blocks and self._streamed_text:
+            blocks = [{"type": "text", "text": "".join(self._streamed_text)}]
+        return merge_prefill(self.prefill, blocks)
+
+    def _flush(self) -> None:
+        """Write the text received so far (called at most about once a second)."""
+        self._cancel_flush_timer()
+        if self.message is None or not self._dirty:
+            return
+        self._dirty = False
+        self.message.content = self._current_content()
+        self._last_flush = time.monotonic()
+        if self.store is not None:
+            self.store.update_reply(self.message, content=self.message.content)
+
+    def _cancel_flush_timer(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+
+    def _complete(self, final: dict) -> None:
+        assert self.message is not None
+        self.response = final
+        self.message.content = merge_prefill(self.prefill, list(final.get("content") or []))
+        self.message.usage = final.get("usage")
+        self.message.stop_reason = final.get("stop_reason")
+        self.message.model = final.get("model") or self.message.model
+        self._finish("complete")
+        self._emit(ReplyFinished(self.message, final))
+
+    def _finish(self, status: str) -> None:
+        assert self.message is not None
+        self._cancel_flush_timer()
+        self._dirty = False
+        self.message.status = status  # type: ignore[assignment]
+        self.conversation.updated_at = time.time()
+        if self.store is not None:
+            self.store.finish_reply(self.message, status)
+
+    def _finish_cancelled(self) -> None:
+        if self.message is None or self.message.status != "streaming":
+            return
+        self.message.content = self._current_content()
+        self._finish("cancelled")
+
+    def _finish_error(self, exc: BaseException) -> None:
+        if self.message is None:
+            partial = getattr(exc, "partial", None)
+            if not partial or not partial.get("content"):
+                return  # failed before any reply: nothing to keep
+            self._start(partial)
+        if self.message.status != "streaming":
+            return
+        partial = getattr(exc, "partial", None)
+        if partial and partial.get("content"):
+            self.message.content = merge_prefill(self.prefill, list(partial["content"]))
+            self.message.usage = partial.get("usage") or self.message.usage
+        else:
+            self.message.content = self._current_content()
+        self._finish(_failure_status(exc))
+        self._emit(ReplyFinished(self.message, None, exc))
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def _store_pending_user_turns(self) -> None:
+        """Write the conversation (if new) and its unsaved messages before sending anything."""
+        if self.store is None:
+            return
+        self.store.save(self.conversation)
+
+
+def _is_text(block: dict) -> bool:
+    return block.get("type") == "text"
+
+
+def _failure_status(exc: BaseException) -> str:
+    """ "interrupted" when the connection broke mid-reply, "error" when the API said no."""
+    try:
+        from megachat.api.errors import APIConnectionError, StreamInterrupted
+    except ImportError:  # pragma: no cover
+        return "error"
+    if isinstance(exc, StreamInterrupted | APIConnectionError):
+        return "interrupted"
+    return "error"

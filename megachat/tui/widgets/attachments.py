@@ -1,0 +1,139 @@
+"""The strip of images waiting to go out with the next message.
+
+Each pending image shows its file name, size and dimensions. The strip is focusable: left/right
+pick one, delete/backspace removes it. It hides itself while empty. File names are untrusted
+(a file may be called `[bold].png`), so they are sanitized and shown as `Content`, never markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.content import Content
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from megachat.sanitize import clean
+from megachat.tui.keymap import ATTACHMENT_KEYS, bindings
+
+
+def human_size(size: int) -> str:
+    """1536 -> '1.5 KB'; decimal-free bytes below 1 KB."""
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def describe_image(image: Any) -> str:
+    """One line: name, size sent, dimensions, and whether it was downscaled."""
+    name = clean(str(getattr(image, "name", "image")))
+    if len(name) > 60:
+        name = name[:59] + "…"
+    data = getattr(image, "data", b"") or b""
+    parts = [name, human_size(len(data))]
+    width, height = getattr(image, "width", None), getattr(image, "height", None)
+    if width and height:
+        parts.append(f"{width}×{height}")
+    if getattr(image, "resized", False):
+        parts.append("resized")
+    return " · ".join(parts)
+
+
+class AttachmentsStrip(Widget, can_focus=True):
+    """Pending images; posts `Changed` whenever the list changes."""
+
+    BINDINGS = [
+        *bindings(ATTACHMENT_KEYS),
+        ("left", "move(-1)"),
+        ("right", "move(1)"),
+    ]
+
+    DEFAULT_CSS = """
+    AttachmentsStrip {
+        height: auto;
+        max-height: 4;
+        padding: 0 1;
+        display: none;
+    }
+    AttachmentsStrip.-has-items {
+        display: block;
+    }
+    """
+
+    cursor: reactive[int] = reactive(0)
+
+    class Changed(Message):
+        """The pending images changed."""
+
+        def __init__(self, strip: AttachmentsStrip) -> None:
+            super().__init__()
+            self.strip = strip
+
+        @property
+        def control(self) -> AttachmentsStrip:
+            return self.strip
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._images: list[Any] = []
+
+    @property
+    def images(self) -> list[Any]:
+        """The pending images (a copy)."""
+        return list(self._images)
+
+    def add(self, image: Any) -> None:
+        self._images.append(image)
+        self.cursor = len(self._images) - 1
+        self._changed()
+
+    def set_images(self, images: list[Any]) -> None:
+        self._images = list(images)
+        self.cursor = max(0, len(self._images) - 1)
+        self._changed()
+
+    def clear(self) -> None:
+        self.set_images([])
+
+    def action_remove(self) -> None:
+        if not self._images:
+            return
+        index = min(self.cursor, len(self._images) - 1)
+        del self._images[index]
+        self.cursor = max(0, min(index, len(self._images) - 1))
+        self._changed()
+        if not self._images:
+            self.screen.focus_next()
+
+    def action_move(self, step: int) -> None:
+        if self._images:
+            self.cursor = (self.cursor + step) % len(self._images)
+
+    def watch_cursor(self) -> None:
+        self.refresh()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def _changed(self) -> None:
+        self.set_class(bool(self._images), "-has-items")
+        self.refresh(layout=True)
+        self.post_message(self.Changed(self))
+
+    def render(self) -> Content:
+        if not self._images:
+            return Content("")
+        lines = []
+        for index, image in enumerate(self._images):
+            line = Content(f"📎 {describe_image(image)}")
+            if self.has_focus and index == self.cursor:
+                line = line.stylize("reverse")
+            lines.append(line)
+        hint = Content(" (del removes)" if self.has_focus else "").stylize("dim")
+        return Content("\n").join(lines) + hint

@@ -1,0 +1,263 @@
+"""A terminal preview of an image file: Pillow pixels drawn as coloured half-block characters.
+
+Each cell shows two pixels: "▀" with the foreground set to the upper pixel and the background to
+the lower one, so pixels come out roughly square. Pillow is imported lazily and all decoding runs
+off the event loop, so neither the app's start-up nor its key handling waits for an image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.color import Color as RichColor
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.measure import Measurement
+from rich.segment import Segment
+from rich.style import Style as RichStyle
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.events import Resize
+from textual.message import Message
+from textual.widgets import Static
+
+from megachat.sanitize import clean
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "HalfBlockImage",
+    "ImagePreview",
+    "PreviewResult",
+    "describe_size",
+    "display_name",
+    "render_preview",
+]
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
+# Refuse to decode more than this many pixels for a preview (JPEG can decode at reduced scale).
+MAX_PREVIEW_PIXELS = 64_000_000
+
+RGB = tuple[int, int, int]
+
+
+class HalfBlockImage:
+    """A Rich renderable of pre-computed half-block lines (built off the event loop)."""
+
+    def __init__(self, lines: list[list[Segment]], width: int) -> None:
+        self.lines = lines
+        self.width = width
+
+    @classmethod
+    def from_pixels(cls, pixels: list[list[RGB]]) -> HalfBlockImage:
+        """Pair rows of pixels into lines of "▀" cells, merging runs of the same colours."""
+        height = len(pixels)
+        width = len(pixels[0]) if pixels else 0
+        lines: list[list[Segment]] = []
+        for y in range(0, height, 2):
+            top_row = pixels[y]
+            bottom_row = pixels[y + 1] if y + 1 < height else None
+            segments: list[Segment] = []
+            run_key: tuple[RGB, RGB | None] | None = None
+            run_length = 0
+            for x in range(width):
+                key = (top_row[x], bottom_row[x] if bottom_row is not None else None)
+                if key == run_key:
+                    run_length += 1
+                    continue
+                if run_key is not None:
+                    segments.append(_cell_run(run_key, run_length))
+                run_key, run_length = key, 1
+            if run_key is not None:
+                segments.append(_cell_run(run_key, run_length))
+            lines.append(segments)
+        return cls(lines, width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        newline = Segment.line()
+        for line in self.lines:
+            yield from line
+            yield newline
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.width, self.width)
+
+
+def _cell_run(key: tuple[RGB, RGB | None], length: int) -> Segment:
+    top, bottom = key
+    style = RichStyle(
+        color=RichColor.from_rgb(*top),
+        bgcolor=RichColor.from_rgb(*bottom) if bottom is not None else None,
+    )
+    return Segment("▀" * length, style)
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    """What the preview shows: an info line, an optional picture, and whether it is an image."""
+
+    path: Path
+    info: str
+    image: HalfBlockImage | None = None
+    is_image: bool = False
+    error: bool = False
+
+
+def display_name(path: Path) -> str:
+    """A file name made safe to show: no control characters, one line."""
+    name = path.name or str(path)
+    return " ".join(clean(name).splitlines()) or "?"
+
+
+def describe_size(size: int) -> str:
+    """Byte counts the way people read them: 812 B, 12.3 KiB, 4.0 MiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def render_preview(
+    path: Path, max_width: int, max_height: int, background: RGB = (0, 0, 0)
+) -> PreviewResult:
+    """Decode `path` and fit it into max_width x max_height cells. Blocking: run it in a thread.
+
+    Never raises for a bad file: a missing file, a folder or a non-image becomes a message.
+    """
+    name = display_name(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return PreviewResult(path, f"No such file: {name}", error=True)
+    except OSError as exc:
+        return PreviewResult(path, f"Cannot read {name}: {clean(exc.strerror or '')}", error=True)
+    if path.is_dir():
+        return PreviewResult(path, f"Folder: {name}")
+    size = describe_size(stat.st_size)
+
+    from PIL import Image, UnidentifiedImageError  # lazy: only the picker needs Pillow
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            kind = image.format or "image"
+            info = f"{name} · {size} · {width}×{height} {kind}"
+            if max_width < 1 or max_height < 1:
+                return PreviewResult(path, info, is_image=True)
+            target = _fit(width, height, max_width, max_height * 2)
+            if kind == "JPEG":
+                image.draft("RGB", target)
+            elif width * height > MAX_PREVIEW_PIXELS:
+                return PreviewResult(path, f"{info} (too large to preview)", is_image=True)
+            pixels = _pixels(image, target, background)
+    except UnidentifiedImageError:
+        return PreviewResult(path, f"Not an image: {name} ({size})", error=True)
+    except Image.DecompressionBombError:
+        return PreviewResult(path, f"{name} · {size} (too large to preview)", is_image=True)
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        reason = " ".join(clean(str(exc)).split())[:120] or type(exc).__name__
+        return PreviewResult(path, f"Cannot read {name} as an image: {reason}", error=True)
+    return PreviewResult(path, info, HalfBlockImage.from_pixels(pixels), is_image=True)
+
+
+def _fit(width: int, height: int, box_width: int, box_height: int) -> tuple[int, int]:
+    """The largest size with the image's aspect ratio inside the box (at least 1x1)."""
+    scale = min(box_width / max(width, 1), box_height / max(height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _pixels(image: object, target: tuple[int, int], background: RGB) -> list[list[RGB]]:
+    from PIL import Image
+
+    assert isinstance(image, Image.Image)
+    frame = image.convert("RGBA")
+    if frame.size != target:
+        upscale = target[0] > frame.size[0]
+        resample = Image.Resampling.NEAREST if upscale else Image.Resampling.BOX
+        frame = frame.resize(target, resample)
+    flat = Image.new("RGBA", frame.size, (*background, 255))
+    flat.alpha_composite(frame)
+    rgb = flat.convert("RGB")
+    width, height = rgb.size
+    raw = rgb.tobytes()
+    values: list[RGB] = list(zip(raw[0::3], raw[1::3], raw[2::3], strict=True))
+    return [values[row * width : (row + 1) * width] for row in range(height)]
+
+
+class ImagePreview(Vertical):
+    """Shows a picture of the file given to `show(path)`, with its name, size and dimensions."""
+
+    DEFAULT_CSS = """
+    ImagePreview {
+        height: 1fr;
+        width: 1fr;
+    }
+    ImagePreview #preview-picture {
+        height: 1fr;
+        width: 1fr;
+        content-align: center middle;
+    }
+    ImagePreview #preview-info {
+        height: auto;
+        max-height: 3;
+        width: 1fr;
+        color: $text-muted;
+        text-align: center;
+    }
+    ImagePreview.-error #preview-info {
+        color: $text-error;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.path: Path | None = None
+        self.result: PreviewResult | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="preview-picture")
+        yield Static(Content("No file selected"), id="preview-info")
+
+    def show(self, path: Path | None) -> None:
+        """Preview `path` (None clears); decoding happens in a worker, newest request wins."""
+        if path == self.path and self.result is not None:
+            return
+        self.path = path
+        if path is None:
+            self.result = None
+            self._set(Content("No file selected"), None, error=False)
+            return
+        self._load(path)
+
+    def on_resize(self, event: Resize) -> None:
+        if self.path is not None:
+            self._load(self.path)
+
+    @work(exclusive=True, group="image-preview")
+    async def _load(self, path: Path) -> None:
+        picture = self.query_one("#preview-picture", Static)
+        size = picture.content_size
+        background = self.background_colors[1].rgb
+        result = await asyncio.to_thread(render_preview, path, size.width, size.height, background)
+        if path != self.path:
+            return
+        self.result = result
+        self._set(Content(result.info), result.image, error=result.error)
+        self.post_message(self.Loaded(self, result))
+
+    def _set(self, info: Content, image: HalfBlockImage | None, *, error: bool) -> None:
+        self.set_class(error, "-error")
+        self.query_one("#preview-info", Static).update(info)
+        self.query_one("#preview-picture", Static).update(image if image is not None else "")
+
+    class Loaded(Message):
+        """A preview finished loading (tests and the picker can wait for it)."""
+
+        def __init__(self, preview: ImagePreview, result: PreviewResult) -> None:
+            super().__init__()
+            self.preview = preview
+            self.result = result

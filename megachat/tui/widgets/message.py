@@ -1,0 +1,523 @@
+"""One conversation turn as a widget, and the streaming variant for a reply in progress.
+
+Every string shown here is untrusted (model output, tool input, file names): it goes through
+`megachat.sanitize.clean` and reaches widgets only as `Content(...)` or Markdown tokens, never as
+content markup. A finished plain-text message costs three widgets (frame, header, body);
+thinking and tool_use blocks add their own.
+
+Streaming (`ReplyWidget`): the app forwards plain calls (`append_text`, `apply_event`, `finish`);
+they only buffer. One writer task per reply applies the buffer at most ~25 times a second, so a
+fast stream costs a bounded number of renders, and the widgets are changed by exactly one awaited
+writer (concurrent appends corrupt a document: reference/textual.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.await_complete import AwaitComplete
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message as TextualMessage
+from textual.widget import Widget
+from textual.widgets import Collapsible, Static
+
+from megachat.sanitize import clean
+from megachat.tui.widgets.stream_markdown import StreamingMarkdown, markdown_parser
+
+if TYPE_CHECKING:
+    from megachat.chat.conversation import ChatMessage
+
+__all__ = [
+    "MessageWidget",
+    "ReplyWidget",
+    "ThinkingSection",
+    "ToolUseSection",
+    "describe_image",
+]
+
+FRAME_INTERVAL = 1 / 25  # at most ~25 renders per second per streaming reply (fewer when costly)
+_ESC_HOLD = 256  # hold back a possibly unfinished escape sequence this close to the end
+
+STATUS_BADGES = {
+    "interrupted": "⚠ interrupted: the connection broke, the partial reply is kept",
+    "cancelled": "■ cancelled: the partial reply is kept",
+    "error": "✖ error: the reply failed, the partial reply is kept",
+    "streaming": "… not finished (the reply was still streaming when it was saved)",
+}
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024 or unit == "MB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} MB"  # pragma: no cover
+
+
+def describe_image(block: dict) -> str:
+    """One line for an image block: "[image: name WxH, size]" (dimensions read from the header)."""
+    source = block.get("source") or {}
+    name = block.get("name") or source.get("name") or block.get("title") or "image"
+    media_type = str(source.get("media_type") or "")
+    parts: list[str] = []
+    data = source.get("data")
+    if isinstance(data, str | bytes) and data:
+        raw_len = len(data) * 3 // 4 - (data[-2:].count("=") if isinstance(data, str) else 0)
+        try:
+            head = base64.b64decode(data[: 64 * 1024 // 3 * 4] if len(data) > 65536 else data)
+        except (binascii.Error, ValueError):
+            head = b""
+        dims = None
+        if head:
+            try:
+                from megachat.chat.images import header_size
+
+                dims = header_size(head, media_type or None)
+            except Exception:
+                dims = None
+        if dims:
+            parts.append(f"{dims[0]}x{dims[1]}")
+        parts.append(_human_size(raw_len))
+    elif source.get("type") == "url":
+        parts.append(str(source.get("url", "")))
+    detail = ", ".join(parts)
+    text = f"[image: {name} {detail}]" if detail else f"[image: {name}]"
+    return clean(text)
+
+
+def _pretty_json(value: Any) -> str:
+    try:
+        return clean(json.dumps(value, indent=2, ensure_ascii=False))
+    except (TypeError, ValueError):
+        return clean(repr(value))
+
+
+def _user_text(text: str) -> Static:
+    return Static(Content(clean(text)), classes="user-text", markup=False)
+
+
+def _line(text: str, classes: str) -> Static:
+    return Static(Content(clean(text)), classes=classes, markup=False)
+
+
+class ThinkingSection(Collapsible):
+    """A thinking block, collapsed by default; the text is plain (no Markdown, no markup)."""
+
+    def __init__(self, text: str = "", *, redacted: bool = False) -> None:
+        self._text = text
+        self._body = Static(Content(text), classes="thinking-text", markup=False)
+        title = "Thinking (redacted)" if redacted else "Thinking"
+        super().__init__(self._body, title=title, collapsed=True, classes="thinking")
+
+    @property
+    def text(self) -> str:
+        """The thinking text shown."""
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        """Show `text` (already sanitized)."""
+        if text != self._text:
+            self._text = text
+            self._body.update(Content(text))
+
+
+class ToolUseSection(Vertical):
+    """A tool_use block: the tool's name and its JSON input, pretty-printed once complete."""
+
+    DEFAULT_CSS = """
+    ToolUseSection { height: auto; }
+    """
+
+    def __init__(self, name: str, input_value: Any = None, *, partial: str | None = None) -> None:
+        super().__init__(classes="tool-use")
+        self._name = clean(str(name or "tool"))
+        self._input_text = _pretty_json(input_value if input_value is not None else {})
+        if partial is not None:
+            self._input_text = clean(partial)
+        self._title = Static(Content(f"⚙ tool_use: {self._name}"), classes="tool-name")
+        self._input = Static(Content(self._input_text), classes="tool-input", markup=False)
+
+    def compose(self):
+        yield self._title
+        yield self._input
+
+    @property
+    def input_text(self) -> str:
+        """The input as shown (pretty JSON, or the partial JSON while streaming)."""
+        return self._input_text
+
+    @property
+    def tool_name(self) -> str:
+        """The tool's name (sanitized)."""
+        return self._name
+
+    def set_input(self, input_value: Any = None, *, partial: str | None = None) -> None:
+        """Show the final input (a JSON value) or the partial JSON received so far."""
+        text = clean(partial) if partial is not None else _pretty_json(input_value)
+        if text != self._input_text:
+            self._input_text = text
+            self._input.update(Content(text))
+
+
+def _section_for(role: str, block: dict) -> Widget:
+    """The widget for one stored content block."""
+    kind = block.get("type")
+    if kind == "text":
+        text = clean(str(block.get("text", "")))
+        if role == "user":
+            return _user_text(text)
+        return StreamingMarkdown(text, classes="assistant-text")
+    if kind == "thinking":
+        return ThinkingSection(clean(str(block.get("thinking", ""))))
+    if kind == "redacted_thinking":
+        return ThinkingSection("[redacted thinking]", redacted=True)
+    if kind == "tool_use":
+        return ToolUseSection(str(block.get("name", "")), block.get("input"))
+    if kind == "image":
+        return _line(describe_image(block), "image-line")
+    if kind == "tool_result":
+        content = block.get("content")
+        if isinstance(content, list):
+            text = "\n".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+        else:
+            text = str(content or "")
+        return _line(f"tool_result: {text}", "tool-result")
+    if kind == "document":
+        title = block.get("title") or (block.get("source") or {}).get("media_type") or ""
+        return _line(f"[document: {title}]", "image-line")
+    return _line(f"[{kind} block]", "other-block")
+
+
+def _header_content(message: ChatMessage, streaming: bool = False) -> Content:
+    if message.role == "user":
+        return Content("You")
+    parts = ["Assistant"]
+    if message.model:
+        parts.append(clean(str(message.model)))
+    if streaming:
+        parts.append("…")
+    usage = message.usage or {}
+    if not streaming and usage.get("output_tokens") is not None:
+        parts.append(f"{usage.get('input_tokens', '?')} in / {usage['output_tokens']} out")
+    return Content(" · ".join(parts))
+
+
+class MessageWidget(Vertical, can_focus=True):
+    """A finished turn (user or assistant). Focusable so the app can copy it."""
+
+    DEFAULT_CSS = Path(__file__).with_name("message.tcss").read_text(encoding="utf-8")
+
+    def __init__(self, message: ChatMessage, *, id: str | None = None) -> None:
+        role = message.role if message.role in ("user", "assistant") else "assistant"
+        super().__init__(id=id, classes=f"message -{role}")
+        self.message = message
+        self._header = Static(_header_content(message), classes="message-header", markup=False)
+        self._badge: Static | None = None
+
+    def compose(self):
+        yield self._header
+        for block in self.message.content or []:
+            if isinstance(block, dict):
+                yield _section_for(self.message.role, block)
+        status = getattr(self.message, "status", "complete")
+        if status in STATUS_BADGES:
+            self._badge = self._make_badge(status)
+            yield self._badge
+
+    def _make_badge(self, status: str) -> Static:
+        self.add_class(f"-status-{status}")
+        return Static(Content(STATUS_BADGES[status]), classes=f"status-badge -{status}")
+
+    # ---- what the app copies --------------------------------------------------------------------
+
+    def plain_text(self) -> str:
+        """The message as plain text: Markdown source of text blocks, tool calls, image lines."""
+        out: list[str] = []
+        for block in self.message.content or []:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "text":
+                out.append(clean(str(block.get("text", ""))))
+            elif kind == "tool_use":
+                name = clean(str(block.get("name", "")))
+                out.append(f"tool_use {name}:\n{_pretty_json(block.get('input'))}")
+            elif kind == "image":
+                out.append(describe_image(block))
+        return "\n\n".join(out)
+
+    def code_blocks(self) -> list[str]:
+        """The contents of the fenced code blocks in the text, in order (for copying one)."""
+        text = "\n\n".join(
+            clean(str(b.get("text", "")))
+            for b in self.message.content or []
+            if isinstance(b, dict) and b.get("type") == "text"
+        )
+        if "```" not in text and "~~~" not in text and "    " not in text:
+            return []
+        return [
+            t.content for t in markdown_parser().parse(text) if t.type in ("fence", "code_block")
+        ]
+
+
+@dataclass(eq=False)
+class _Pending:
+    """What has arrived for one content block, and how much of it the widget shows."""
+
+    kind: str
+    index: int | None
+    raw: list[str] = field(default_factory=list)  # raw fragments not yet shown
+    shown: str = ""  # sanitized text already given to the widget
+    name: str = ""
+    done: bool = False
+    widget: Widget | None = None
+
+
+class ReplyWidget(MessageWidget):
+    """An assistant reply while it streams. Calls only buffer; one writer renders per frame."""
+
+    frame_interval: ClassVar[float] = FRAME_INTERVAL
+
+    def __init__(self, message: ChatMessage, *, id: str | None = None) -> None:
+        super().__init__(message, id=id)
+        self.add_class("-streaming")
+        self._header.update(_header_content(message, streaming=True))
+        self._blocks: list[_Pending] = []
+        self._by_index: dict[int, _Pending] = {}
+        self._current_text: _Pending | None = None
+        self._final: ChatMessage | None = None
+        self._wake = asyncio.Event()
+        self._urgent = asyncio.Event()
+        self._done: asyncio.Future[None] | None = None
+        self.flush_count = 0  # renders done (for benchmarks and tests)
+
+    def compose(self):
+        yield self._header
+
+    def on_mount(self) -> None:
+        self.run_worker(self._writer(), group="reply-writer")
+
+    def on_unmount(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    @property
+    def is_finished(self) -> bool:
+        """True once finish() was called."""
+        return self._final is not None
+
+    # ---- the plain calls the app forwards -------------------------------------------------------
+
+    def append_text(self, index: int | None, text: str) -> None:
+        """Text for content block `index` (None: the current text block, e.g. from ReplyText)."""
+        if not text or self._final is not None:
+            return
+        if index is None:
+            block = self._current_text or self._new_block("text", None)
+        else:
+            block = self._by_index.get(index) or self._new_block("text", index)
+        block.raw.append(text)
+        self._wake.set()
+
+    def apply_event(self, event: Any) -> None:
+        """A raw megachat.api.events event. TextDelta is ignored: text comes via append_text.
+
+        Forward every ReplyEvent here and every ReplyText to append_text(None, text).
+        """
+        if self._final is not None:
+            return
+        kind = type(event).__name__
+        index = getattr(event, "index", None)
+        if kind == "BlockStart":
+            block = event.block if isinstance(event.block, dict) else {}
+            btype = str(block.get("type", "text"))
+            if btype == "text":
+                # the prefill arrives (as ReplyText) before the first text block starts
+                current = self._current_text
+                if current is not None and current.index is None:
+                    current.index = index
+                    self._by_index[index] = current
+                else:
+                    self._new_block("text", index)
+                if block.get("text"):
+                    self.append_text(index, str(block["text"]))
+            else:
+                pending = self._new_block(btype, index)
+                pending.name = str(block.get("name", ""))
+                if btype == "thinking" and block.get("thinking"):
+                    pending.raw.append(str(block["thinking"]))
+        elif kind == "ThinkingDelta":
+            pending = self._by_index.get(index) or self._new_block("thinking", index)
+            pending.raw.append(event.thinking)
+        elif kind == "InputJsonDelta":
+            pending = self._by_index.get(index) or self._new_block("tool_use", index)
+            pending.raw.append(event.partial_json)
+        elif kind == "BlockStop":
+            pending = self._by_index.get(index)
+            if pending is not None:
+                pending.done = True
+        else:
+            return
+        self._wake.set()
+
+    def on_event(self, event: Any) -> Any:  # type: ignore[override]
+        """Textual's own events go to Textual; anything else is a stream event (apply_event).
+
+        `on_event` is the name MessagePump uses to dispatch every Textual event, so this only
+        exists for callers that forward stream events under that name.
+        """
+        if isinstance(event, TextualMessage):
+            return super().on_event(event)
+        self.apply_event(event)
+        return None
+
+    def finish(self, message: ChatMessage | None = None) -> AwaitComplete:
+        """The reply ended: render the final message (status badge included). Await optional."""
+        self._final = message if message is not None else self.message
+        loop = asyncio.get_running_loop()
+        if self._done is None:
+            self._done = loop.create_future()
+        self._wake.set()
+        self._urgent.set()
+        return AwaitComplete(self._wait_done(self._done))
+
+    @staticmethod
+    async def _wait_done(done: asyncio.Future[None]) -> None:
+        await asyncio.shield(done)
+
+    # ---- the writer -----------------------------------------------------------------------------
+
+    def _new_block(self, kind: str, index: int | None) -> _Pending:
+        block = _Pending(kind, index)
+        self._blocks.append(block)
+        if index is not None:
+            self._by_index[index] = block
+        if kind == "text":
+            self._current_text = block
+        return block
+
+    async def _writer(self) -> None:
+        """The only code that changes this reply's widgets: one flush per frame at most."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                started = loop.time()
+                if self._final is not None:
+                    await self._apply_final(self._final)
+                    return
+                await self._flush(final=False)
+                self.flush_count += 1
+                # Render now (not in the next layout) to learn what the open tail costs: it is
+                # re-rendered on every frame (a huge list or table still growing), so frames get
+                # rarer as it grows, keeping that repeated work to about a quarter of the time.
+                # Newly frozen blocks are rendered once and do not count.
+                tail_cost = 0.0
+                for block in self._blocks:
+                    if isinstance(block.widget, StreamingMarkdown):
+                        tail_cost += block.widget.prerender()
+                wait = max(self.frame_interval, 4 * tail_cost) - (loop.time() - started)
+                if wait > 0 and not self._urgent.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._urgent.wait(), wait)
+        finally:
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+
+    def _take(self, block: _Pending, final: bool) -> str:
+        """Sanitized new text of a block; a possibly unfinished escape sequence waits a frame."""
+        if not block.raw:
+            return ""
+        raw = "".join(block.raw)
+        block.raw.clear()
+        if not final:
+            cut = max(raw.rfind("\x1b"), raw.rfind("\x9b"), raw.rfind("\x9d"))
+            if cut != -1 and len(raw) - cut < _ESC_HOLD:
+                block.raw.append(raw[cut:])
+                raw = raw[:cut]
+        return clean(raw)
+
+    async def _flush(self, *, final: bool) -> None:
+        new_widgets: list[Widget] = []
+        for block in self._blocks:
+            fresh = self._take(block, final)
+            if block.kind == "text":
+                if block.widget is None:
+                    if not fresh:
+                        continue
+                    block.widget = StreamingMarkdown(
+                        fresh, streaming=True, classes="assistant-text"
+                    )
+                    new_widgets.append(block.widget)
+                elif fresh:
+                    assert isinstance(block.widget, StreamingMarkdown)
+                    block.widget.append(fresh)
+                block.shown += fresh
+            elif block.kind in ("thinking", "redacted_thinking"):
+                block.shown += fresh
+                if block.widget is None:
+                    block.widget = ThinkingSection(
+                        block.shown, redacted=block.kind == "redacted_thinking"
+                    )
+                    new_widgets.append(block.widget)
+                elif fresh:
+                    assert isinstance(block.widget, ThinkingSection)
+                    block.widget.set_text(block.shown)
+            elif block.kind == "tool_use":
+                block.shown += fresh
+                if block.widget is None:
+                    block.widget = ToolUseSection(block.name, partial=block.shown)
+                    new_widgets.append(block.widget)
+                elif fresh:
+                    assert isinstance(block.widget, ToolUseSection)
+                    block.widget.set_input(partial=block.shown)
+            elif block.widget is None:
+                block.widget = _line(f"[{block.kind} block]", "other-block")
+                new_widgets.append(block.widget)
+        if new_widgets:
+            await self.mount_all(new_widgets)
+
+    async def _apply_final(self, message: ChatMessage) -> None:
+        """Make the widget show exactly what MessageWidget(message) would show."""
+        self.message = message
+        content = [b for b in message.content or [] if isinstance(b, dict)]
+        shown = [b for b in self._blocks if b.widget is not None or b.raw]
+        if [_kind_of(b) for b in content] == [b.kind for b in shown]:
+            await self._flush(final=True)
+            for block, data in zip(shown, content, strict=True):
+                widget = block.widget
+                if isinstance(widget, StreamingMarkdown):
+                    widget.set_text(clean(str(data.get("text", ""))))
+                    widget.finish()
+                elif isinstance(widget, ThinkingSection):
+                    if data.get("type") == "thinking":
+                        widget.set_text(clean(str(data.get("thinking", ""))))
+                elif isinstance(widget, ToolUseSection):
+                    widget.set_input(data.get("input"))
+        else:
+            # A different structure than streamed (e.g. no deltas were forwarded): rebuild.
+            for block in self._blocks:
+                if block.widget is not None:
+                    await block.widget.remove()
+                    block.widget = None
+            await self.mount_all([_section_for("assistant", b) for b in content])
+        self._header.update(_header_content(message))
+        self.remove_class("-streaming")
+        status = getattr(message, "status", "complete")
+        if status in STATUS_BADGES and status != "streaming" and self._badge is None:
+            self._badge = self._make_badge(status)
+            await self.mount(self._badge)
+
+
+def _kind_of(block: dict) -> str:
+    return str(block.get("type", ""))

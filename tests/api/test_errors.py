@@ -1,0 +1,172 @@
+"""Errors from both body shapes, text fallbacks, request ids; the key never shows."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import traceback
+
+import anthropic
+import pytest
+
+from megachat.api import (
+    APIConnectionError,
+    APIKeyError,
+    APIStatusError,
+    InternalServerError,
+    MessagesClient,
+    OverloadedError,
+    StreamError,
+    StreamInterrupted,
+)
+from tests.api.helpers import BODY, FIXTURES, KEY
+from tests.fakeserver import FakeServer, Reply, error_reply, sse_text_reply
+
+ANTHROPIC_BODIES = json.loads((FIXTURES / "error_bodies_anthropic.json").read_text())
+MEGALLM_BODIES = {
+    k: v
+    for k, v in json.loads((FIXTURES / "error_bodies_megallm_documented.json").read_text()).items()
+    if not k.startswith("_")
+}
+NO_RETRY = {"x-should-retry": "false"}
+
+
+async def _error(server: FakeServer, reply: Reply) -> APIStatusError:
+    server.enqueue(reply)
+    async with MessagesClient(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+        with pytest.raises(APIStatusError) as info:
+            await client.create(BODY)
+    return info.value
+
+
+async def _sdk_error(server: FakeServer, reply: Reply) -> anthropic.APIStatusError:
+    server.enqueue(reply)
+    sdk = anthropic.AsyncAnthropic(base_url=server.base_url, api_key=KEY, max_retries=0)
+    try:
+        with pytest.raises(anthropic.APIStatusError) as info:
+            await sdk.messages.create(**BODY)
+    finally:
+        await sdk.close()
+    return info.value
+
+
+@pytest.mark.parametrize("status", sorted(ANTHROPIC_BODIES, key=int))
+async def test_anthropic_shape(fake_server: FakeServer, status: str) -> None:
+    body = ANTHROPIC_BODIES[status]
+    reply = Reply(status=int(status), json=body, headers=NO_RETRY)
+    err = await _error(fake_server, reply)
+    sdk_err = await _sdk_error(fake_server, reply)
+    assert type(err).__name__ == type(sdk_err).__name__  # same class per status as the SDK
+    assert err.status_code == int(status)
+    assert err.error_type == body["error"]["type"]
+    assert err.message == body["error"]["message"]
+    assert err.request_id == body["request_id"]
+    assert err.body == body
+    assert str(err) == (
+        f"{body['error']['type']} (HTTP {status}): {body['error']['message']}"
+        f" [request-id {body['request_id']}]"
+    )
+
+
+@pytest.mark.parametrize("status", sorted(MEGALLM_BODIES, key=int))
+async def test_megallm_shape(fake_server: FakeServer, status: str) -> None:
+    body = MEGALLM_BODIES[status]
+    err = await _error(fake_server, Reply(status=int(status), json=body, headers=NO_RETRY))
+    assert (err.status_code, err.error_type) == (int(status), body["error"]["type"])
+    assert err.message == body["error"]["message"]
+    assert err.request_id is None
+    assert str(err) == f"{body['error']['type']} (HTTP {status}): {body['error']['message']}"
+
+
+async def test_request_id_header_wins_over_body(fake_server: FakeServer) -> None:
+    reply = error_reply(400, "invalid_request_error", "m", request_id="req_body")
+    reply.headers["request-id"] = "req_header"
+    assert (await _error(fake_server, reply)).request_id == "req_header"
+
+
+async def test_529_is_overloaded_and_a_server_error(fake_server: FakeServer) -> None:
+    err = await _error(
+        fake_server, error_reply(529, "overloaded_error", "Overloaded", headers=NO_RETRY)
+    )
+    assert isinstance(err, OverloadedError) and isinstance(err, InternalServerError)
+    assert str(err) == "overloaded_error (HTTP 529): Overloaded"
+
+
+async def test_non_json_body_falls_back_to_one_truncated_line(fake_server: FakeServer) -> None:
+    html = "<html>\n<body>\n<h1>502 Bad Gateway</h1>\n" + "x" * 5000 + "\n</body></html>"
+    err = await _error(fake_server, Reply(status=502, body=html, headers=NO_RETRY))
+    assert isinstance(err, InternalServerError)
+    assert err.error_type is None
+    assert err.message.startswith("<html> <body> <h1>502 Bad Gateway</h1>")
+    assert "\n" not in str(err) and len(err.message) <= 300
+    assert str(err).startswith("http_error (HTTP 502): <html>")
+
+
+async def test_empty_body_uses_the_reason_phrase(fake_server: FakeServer) -> None:
+    err = await _error(fake_server, Reply(status=503, headers=NO_RETRY))
+    assert str(err) == "http_error (HTTP 503): Service Unavailable"
+
+
+async def test_json_without_error_object_keeps_the_text(fake_server: FakeServer) -> None:
+    err = await _error(fake_server, Reply(status=400, json={"detail": "nope"}))
+    assert err.message == '{"detail": "nope"}' and err.body == {"detail": "nope"}
+
+
+async def _all_errors(server: FakeServer) -> list[BaseException]:
+    echo = f"invalid x-api-key: {KEY}"
+    server.enqueue(
+        error_reply(401, "authentication_error", echo),
+        Reply(status=500, body=f"upstream said {KEY}", headers=NO_RETRY),
+        Reply(sse=[{"type": "error", "error": {"type": "api_error", "message": echo}}]),
+        sse_text_reply("a b c", drop_after_events=3),
+    )
+    errors: list[BaseException] = []
+    async with MessagesClient(api_key=KEY, base_url=server.base_url, max_retries=0) as client:
+        assert KEY not in repr(client) and KEY not in str(vars(client).get("base_url"))
+        for _ in range(2):
+            with pytest.raises(APIStatusError) as info:
+                await client.create(BODY)
+            errors.append(info.value)
+        for expected in (StreamError, StreamInterrupted):
+            with pytest.raises(expected) as info:
+                await client.stream(BODY).get_final_message()
+            errors.append(info.value)
+    async with MessagesClient(api_key=KEY, base_url="http://127.0.0.1:1", max_retries=0) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await client.create(BODY)
+        errors.append(info.value)
+    return errors
+
+
+async def test_the_key_never_appears_in_errors(fake_server: FakeServer) -> None:
+    errors = await _all_errors(fake_server)
+    assert len(errors) == 5
+    for err in errors:
+        texts = [str(err), repr(err), "".join(traceback.format_exception(err))]
+        texts += [repr(vars(err)), repr(err.__cause__), repr(err.__context__)]
+        for text in texts:
+            assert KEY not in text, (type(err).__name__, text)
+        assert KEY.encode() not in pickle.dumps(vars(err).get("body"))
+    assert "[redacted]" in errors[0].message
+
+
+@pytest.mark.parametrize("key", ["sk-sec\x00ret-value", "sk-sécret-value", "sk-two words", ""])
+async def test_unsendable_key_fails_before_sending_without_echoing_it(
+    fake_server: FakeServer, key: str
+) -> None:
+    async with MessagesClient(api_key=key, base_url=fake_server.base_url) as client:
+        with pytest.raises(APIKeyError) as info:
+            await client.create(BODY)
+    assert fake_server.requests == []
+    for text in (
+        str(info.value),
+        repr(info.value),
+        "".join(traceback.format_exception(info.value)),
+    ):
+        assert "sec" not in text and "words" not in text
+
+
+async def test_surrounding_whitespace_is_stripped_from_the_key(fake_server: FakeServer) -> None:
+    async with MessagesClient(api_key=f" {KEY}\n", base_url=fake_server.base_url) as client:
+        await client.create(BODY)
+    assert fake_server.requests[0].headers["x-api-key"] == KEY

@@ -1,0 +1,478 @@
+"""The SQLite store, on real files: CRUD, search, streaming persistence, migration, corruption,
+and two processes appending at once."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from megachat.chat.conversation import ChatMessage, Conversation, merge_prefill
+from megachat.chat.images import load_image
+from megachat.chat.migrations import SCHEMA_VERSION
+from megachat.chat.store import (
+    ConversationNotFound,
+    CorruptDatabaseError,
+    Store,
+    StoreError,
+    fts_query,
+)
+from tests.chat.conftest import make_image
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def new_conv(first: str = "hello", **kw) -> Conversation:
+    conv = Conversation(model=kw.pop("model", "model-a"), **kw)
+    conv.add_user(first)
+    return conv
+
+
+def test_pragmas_and_schema(store: Store, db_path: Path) -> None:
+    assert db_path.exists()
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"conversations", "messages", "attachments", "messages_fts"} <= tables
+    conn.close()
+
+
+def test_create_get_roundtrip(store: Store, db_path: Path) -> None:
+    conv = new_conv("What is WAL?", system="Be terse.", temperature=0.2, max_tokens=321)
+    reply = conv.add_assistant("Write-ahead logging.", model="model-a", status="complete")
+    reply.usage = {"input_tokens": 5, "output_tokens": 3}
+    reply.stop_reason = "end_turn"
+    store.create(conv)
+    with Store(db_path) as other:  # a second connection, as another process would
+        got = other.get(conv.id)
+    assert got.title == "What is WAL?"
+    assert (got.model, got.system, got.temperature, got.max_tokens) == (
+        "model-a",
+        "Be terse.",
+        0.2,
+        321,
+    )
+    assert [m.role for m in got.messages] == ["user", "assistant"]
+    assert got.messages[1].usage == {"input_tokens": 5, "output_tokens": 3}
+    assert got.messages[1].stop_reason == "end_turn"
+    assert got.messages[1].status == "complete"
+    assert [m.id for m in got.messages] == [m.id for m in conv.messages]
+    assert got.build_request() == conv.build_request()
+
+
+def test_get_missing_raises(store: Store) -> None:
+    with pytest.raises(ConversationNotFound):
+        store.get("nope")
+    with pytest.raises(ConversationNotFound):
+        store.append_message("nope", ChatMessage("user", [{"type": "text", "text": "x"}]))
+
+
+def test_list_newest_first_with_counts(store: Store) -> None:
+    a, b = new_conv("first"), new_conv("second")
+    store.create(a)
+    store.create(b)
+    b.add_user("more")
+    store.save(b)
+    a.add_user("latest")
+    store.save(a)
+    rows = store.list()
+    assert [r.id for r in rows] == [a.id, b.id]
+    assert [r.message_count for r in rows] == [2, 2]
+    assert rows[0].as_dict().keys() == {"id", "title", "model", "updated_at", "message_count"}
+    assert rows[0].as_dict()["updated_at"].endswith("Z")
+    assert store.latest_id() == a.id
+    assert [r.id for r in store.list(limit=1)] == [a.id]
+    assert [r.id for r in store.list(limit=1, offset=1)] == [b.id]
+
+
+def test_list_never_reads_messages(store: Store, db_path: Path) -> None:
+    conv = new_conv("hello")
+    store.create(conv)
+    conn = sqlite3.connect(db_path)
+    conn.execute("UPDATE messages SET content = 'not json'")  # break every message
+    conn.commit()
+    conn.close()
+    assert [r.title for r in store.list()] == ["hello"]
+    with pytest.raises(StoreError, match="unreadable"):
+        store.get(conv.id)
+
+
+def test_latest_id_empty(store: Store) -> None:
+    assert store.latest_id() is None
+    assert store.list() == []
+
+
+def test_rename_and_delete(store: Store) -> None:
+    conv = new_conv("original title")
+    store.create(conv)
+    store.rename(conv.id, "New name")
+    assert store.get(conv.id).title == "New name"
+    [title_hit] = store.search("new")
+    assert (title_hit.conversation_id, title_hit.message_id) == (conv.id, None)
+    assert title_hit.snippet == "[New] name"
+    assert store.search("original")[0].message_id == conv.messages[0].id  # text, not title
+    with pytest.raises(ConversationNotFound):
+        store.rename("missing", "x")
+    assert store.delete(conv.id) is True
+    assert store.delete(conv.id) is False
+    assert store.list() == []
+    assert store.search("hello") == []
+    with pytest.raises(ConversationNotFound):
+        store.get(conv.id)
+
+
+def test_resolve_id_prefix(store: Store) -> None:
+    conv = new_conv()
+    store.create(conv)
+    assert store.resolve_id(conv.id) == conv.id
+    assert store.resolve_id(conv.id[:-2]) == conv.id
+    with pytest.raises(ConversationNotFound):
+        store.resolve_id("zzzz")
+
+
+def test_images_stored_once_by_sha256(store: Store, db_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "pic.webp"
+    data = make_image("PNG", (20, 20))
+    path.write_bytes(data)
+    img = load_image(path)
+    a = Conversation(model="m")
+    a.add_user("first look", [img])
+    a.add_user("again", [img])
+    b = Conversation(model="m")
+    b.add_user("same picture", [img])
+    store.create(a)
+    store.create(b)
+    conn = sqlite3.connect(db_path)
+    rows = conn.execute(
+        "SELECT sha256, media_type, size, width, height FROM attachments"
+    ).fetchall()
+    assert rows == [(img.sha256, "image/png", len(data), 20, 20)]
+    stored = conn.execute("SELECT content FROM messages").fetchall()
+    assert all(data.hex() not in r[0] and "base64" not in r[0] for r in stored)
+    conn.close()
+    assert store.get(a.id).build_request() == a.build_request()  # bytes come back exactly
+    assert store.attachment(img.sha256) == (data, "image/png")
+    store.delete(a.id)
+    assert store.attachment(img.sha256) is not None  # still used by b
+    store.delete(b.id)
+    assert store.attachment(img.sha256) is None
+
+
+def test_user_turn_written_before_request_and_save_is_incremental(store: Store) -> None:
+    conv = new_conv("one")
+    assert store.save(conv) == 1
+    assert store.save(conv) == 0
+    conv.add_user("two")
+    assert store.save(conv) == 1
+    assert store.get(conv.id).messages[-1].text() == "two"
+
+
+def test_streaming_reply_persists_and_reopens_interrupted(store: Store, db_path: Path) -> None:
+    conv = new_conv("tell me a story")
+    store.save(conv)
+    msg = conv.add_assistant("Once", model="model-a")
+    store.begin_reply(conv.id, msg)
+    store.update_reply(msg, "Once upon a time")
+    # the process "dies" here: a fresh store reads what arrived
+    with Store(db_path) as reopened:
+        got = reopened.get(conv.id).messages[-1]
+    assert got.text() == "Once upon a time"
+    assert got.status == "interrupted"
+    assert got.id == msg.id
+    assert store.search("upon")[0].message_id == msg.id
+
+
+def test_finish_reply_statuses(store: Store, db_path: Path) -> None:
+    conv = new_conv("json please")
+    store.save(conv)
+    msg = conv.add_assistant("{")
+    store.begin_reply(conv.id, msg)
+    final = merge_prefill("{", [{"type": "text", "text": '"ok": true}'}])
+    store.finish_reply(
+        msg, "complete", content=final, usage={"output_tokens": 4}, stop_reason="end_turn"
+    )
+    got = Store(db_path).get(conv.id).messages[-1]
+    assert got.content == [{"type": "text", "text": '{"ok": true}'}]
+    assert (got.status, got.usage, got.stop_reason) == (
+        "complete",
+        {"output_tokens": 4},
+        "end_turn",
+    )
+
+    msg2 = conv.add_assistant()
+    store.begin_reply(conv.id, msg2)
+    store.update_reply(msg2, "partial")
+    store.finish_reply(msg2, "cancelled")
+    got = Store(db_path).get(conv.id).messages[-1]
+    assert (got.text(), got.status) == ("partial", "cancelled")
+    with pytest.raises(ValueError):
+        store.finish_reply(msg2, "streaming")
+
+
+def test_fts_ranking_and_snippet(store: Store) -> None:
+    strong = Conversation(model="m")
+    strong.add_user("Tell me about sourdough.")
+    strong.add_assistant(
+        "Sourdough bread rises with a sourdough starter; sourdough tastes tangy.",
+        status="complete",
+    )
+    weak = Conversation(model="m")
+    weak.add_user(
+        "Bread recipes for a long text about many things: flour, water, salt, "
+        "ovens, timing, shaping, scoring and finally one sourdough mention."
+    )
+    other = new_conv("nothing related here")
+    store.create(weak)
+    store.create(strong)
+    store.create(other)
+    hits = store.search("sourdough")
+    assert [h.conversation_id for h in hits] == [strong.id, weak.id]
+    assert hits[0].rank <= hits[1].rank
+    assert "[sourdough]" in hits[0].snippet.lower()
+    assert hits[0].title == "Tell me about sourdough."
+    # accents and case folded; punctuation is not query syntax
+    assert store.search("SOURDOUGH") and store.search('sourdough"') and store.search("-(") == []
+    assert store.search("sourd*")[0].conversation_id in (strong.id, weak.id)
+    assert store.search("café") == []
+    cafe = new_conv("Un café au lait")
+    store.create(cafe)
+    assert store.search("cafe")[0].conversation_id == cafe.id
+    # custom markers for a UI that highlights without markup
+    assert "\x01" in store.search("lait", mark=("\x01", "\x02"))[0].snippet
+
+
+def test_fts_query_quoting() -> None:
+    assert fts_query('foo "bar" baz*') == '"foo" """bar""" "baz"*'
+    assert fts_query("   ") == ""
+
+
+def test_migration_from_v1(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    # the v1 schema as released: no message_count, no full-text index
+    conn.executescript(
+        """
+        CREATE TABLE conversations (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+            title TEXT NOT NULL DEFAULT '', model TEXT NOT NULL DEFAULT '',
+            system TEXT NOT NULL DEFAULT '', temperature REAL, max_tokens INTEGER NOT NULL,
+            created_at REAL NOT NULL, updated_at REAL NOT NULL);
+        CREATE INDEX conversations_updated ON conversations(updated_at, seq);
+        CREATE TABLE messages (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+            conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL, role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+            content TEXT NOT NULL, text TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'complete', usage TEXT, stop_reason TEXT, model TEXT,
+            created_at REAL NOT NULL, UNIQUE (conversation_id, position));
+        CREATE TABLE attachments (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL,
+            media_type TEXT NOT NULL, size INTEGER NOT NULL, width INTEGER, height INTEGER,
+            created_at REAL NOT NULL);
+        CREATE TABLE message_attachments (
+            message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            sha256 TEXT NOT NULL REFERENCES attachments(sha256),
+            PRIMARY KEY (message_id, sha256)) WITHOUT ROWID;
+        INSERT INTO conversations VALUES (1, 'c1', 'Old chat', 'old-model', '', NULL, 1024, 1, 2);
+        INSERT INTO messages VALUES (1, 'm1', 'c1', 0, 'user',
+            '[{"type":"text","text":"remember the zebra"}]', 'remember the zebra',
+            'complete', NULL, NULL, NULL, 1);
+        INSERT INTO messages VALUES (2, 'm2', 'c1', 1, 'assistant',
+            '[{"type":"text","text":"noted"}]', 'noted', 'complete', NULL, NULL, 'old-model', 2);
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+    with Store(db_path) as store:
+        assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == 2
+        [summary] = store.list()
+        assert (summary.id, summary.title, summary.message_count) == ("c1", "Old chat", 2)
+        assert store.search("zebra")[0].message_id == "m1"
+        assert store.search("old")[0].conversation_id == "c1"
+        conv = store.get("c1")
+        conv.add_user("and the giraffe")
+        store.save(conv)
+        assert store.list()[0].message_count == 3
+        assert store.search("giraffe")[0].conversation_id == "c1"
+
+
+def test_newer_schema_is_refused_untouched(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = db_path.read_bytes()
+    with pytest.raises(StoreError, match=r"version 99"):
+        Store(db_path)
+    assert db_path.read_bytes() == before
+
+
+def test_unopenable_path_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot open"):
+        Store(tmp_path / "file" / "megachat.db")  # parent is a file
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError) as err:
+        Store(tmp_path / "dir.db")
+    assert not isinstance(err.value, CorruptDatabaseError)
+    assert (tmp_path / "dir.db").is_dir()
+
+
+def test_corrupt_file_is_set_aside_never_overwritten(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    garbage = b"this is not a database, it is my precious notes\n" * 200
+    db_path.write_bytes(garbage)
+    with pytest.raises(CorruptDatabaseError) as err:
+        Store(db_path)
+    moved = err.value.moved_to
+    assert moved is not None and moved.read_bytes() == garbage
+    assert moved.name.startswith("megachat.db.corrupt-")
+    assert str(db_path) in str(err.value) and str(moved) in str(err.value)
+    assert not db_path.exists()
+    # a second corrupt file in the same second does not overwrite the first one set aside
+    db_path.write_bytes(b"garbage two" * 100)
+    store, error = Store.open_or_recover(db_path)
+    assert error is not None and error.moved_to != moved
+    assert error.moved_to.read_bytes() == b"garbage two" * 100
+    assert moved.read_bytes() == garbage
+    conv = new_conv("fresh start")
+    store.create(conv)
+    assert store.list()[0].id == conv.id
+    store.close()
+
+
+def test_damaged_database_is_set_aside(db_path: Path) -> None:
+    with Store(db_path) as store:
+        store.create(new_conv("soon damaged"))
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    data = bytearray(db_path.read_bytes())
+    data[100:4096] = bytes(range(256)) * 15 + bytes(range(156))  # the schema page
+    db_path.write_bytes(bytes(data))
+    with pytest.raises(CorruptDatabaseError, match="malformed") as err:
+        Store(db_path)
+    assert err.value.moved_to is not None and err.value.moved_to.read_bytes() == bytes(data)
+
+
+APPENDER = """
+import sys
+from megachat.chat.conversation import ChatMessage
+from megachat.chat.store import Store
+db, conv_id, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+store = Store(db)
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.readline()  # the parent releases both processes at once
+for i in range(n):
+    store.append_message(conv_id, ChatMessage("user", [{"type": "text", "text": f"{tag} {i}"}]))
+    if i % 10 == 0:
+        msg = ChatMessage("assistant", [], status="streaming")
+        store.begin_reply(conv_id, msg)
+        store.update_reply(msg, f"{tag} reply {i}")
+        store.finish_reply(msg, "complete")
+store.close()
+print("done")
+"""
+
+
+def test_two_processes_append_at_once(store: Store, db_path: Path) -> None:
+    conv = new_conv("shared")
+    store.create(conv)
+    n = 150
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, str(db_path), conv.id, tag, str(n)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for tag in ("alpha", "beta")
+    ]
+    for p in procs:
+        assert p.stdout.readline() == "ready\n"
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert out.strip() == "done"
+    got = store.get(conv.id)
+    replies = n // 10
+    assert len(got.messages) == 1 + 2 * (n + replies)
+    assert store.list()[0].message_count == len(got.messages)
+    for tag in ("alpha", "beta"):
+        mine = [m.text() for m in got.messages if m.role == "user" and m.text().startswith(tag)]
+        assert mine == [f"{tag} {i}" for i in range(n)]  # each process's turns in order
+    positions = (
+        sqlite3.connect(db_path)
+        .execute(
+            "SELECT position FROM messages WHERE conversation_id = ? ORDER BY position", (conv.id,)
+        )
+        .fetchall()
+    )
+    assert [p[0] for p in positions] == list(range(len(got.messages)))
+    assert all(m.status == "complete" for m in got.messages)
+
+
+OPENER = """
+import sys
+from megachat.chat.conversation import Conversation
+from megachat.chat.store import Store
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.readline()
+store = Store(sys.argv[1])  # both processes create and migrate the new file at once
+conv = Conversation(model="m")
+conv.add_user(sys.argv[2])
+store.create(conv)
+store.close()
+print("done")
+"""
+
+
+def test_two_processes_create_a_new_database_at_once(db_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(db_path), f"hello from {tag}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for tag in ("alpha", "beta", "gamma")
+    ]
+    for p in procs:
+        assert p.stdout.readline() == "ready\n"
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    with Store(db_path) as store:
+        titles = sorted(r.title for r in store.list())
+    assert titles == ["hello from alpha", "hello from beta", "hello from gamma"]
+
+
+def test_very_common_words_rank_only_recent_matches(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import megachat.chat.store as store_module
+
+    old = new_conv("apple apple apple apple", title="old")  # the most relevant, but oldest
+    store.create(old)
+    recent = []
+    for i in range(3):
+        conv = new_conv(f"an apple and many other words in message number {i}", title=f"c{i}")
+        store.create(conv)
+        recent.append(conv.id)
+    assert store.search("apple")[0].conversation_id == old.id
+    monkeypatch.setattr(store_module, "RANK_WINDOW", 2)
+    assert sorted(h.conversation_id for h in store.search("apple")) == sorted(recent[-2:])

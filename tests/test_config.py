@@ -1,0 +1,184 @@
+"""Settings: defaults, the TOML file, the environment, safe writing and clear errors."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from megachat import config
+from megachat.config import ConfigError, load_settings, save_setting, store_api_key
+
+
+@pytest.fixture
+def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "cfg"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("MEGALLM_API_KEY", raising=False)
+    monkeypatch.delenv("MEGALLM_BASE_URL", raising=False)
+    return tmp_path
+
+
+def test_paths_follow_xdg(xdg: Path) -> None:
+    assert config.config_path() == xdg / "cfg" / "megachat" / "config.toml"
+    assert config.data_dir() == xdg / "data" / "megachat"
+    assert config.db_path() == xdg / "data" / "megachat" / "megachat.db"
+    assert config.user_themes_dir() == xdg / "cfg" / "megachat" / "themes"
+
+
+def test_defaults_without_a_file(xdg: Path) -> None:
+    s = load_settings()
+    assert s.api_key is None
+    assert s.base_url == "https://ai.megallm.io"
+    assert s.model == "claude-sonnet-4"
+    assert s.max_tokens == 4096
+    assert s.temperature is None
+    assert (s.rate_limit_requests, s.rate_limit_seconds) == (50, 60.0)
+    assert s.max_retries == 2
+    assert s.keymap == {}
+    assert not config.config_path().exists()  # reading never creates the file
+
+
+def test_file_values_are_read(xdg: Path) -> None:
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        'model = "claude-3.7-sonnet"\ntemperature = 0.5\nmax_tokens = 100\n'
+        'system_prompt = "Be terse."\ntheme = "nord"\nmax_retries = 0\n'
+        'base_url = "http://localhost:9"\n'
+        "[rate_limit]\nrequests = 0\nper_seconds = 10\n"
+        '[keymap]\nsend = "ctrl+s"\n'
+    )
+    s = load_settings()
+    assert s.model == "claude-3.7-sonnet"
+    assert s.temperature == 0.5
+    assert s.max_tokens == 100
+    assert s.system_prompt == "Be terse."
+    assert s.theme == "nord"
+    assert s.max_retries == 0
+    assert s.base_url == "http://localhost:9"
+    assert (s.rate_limit_requests, s.rate_limit_seconds) == (0, 10.0)
+    assert s.keymap == {"send": "ctrl+s"}
+
+
+def test_environment_overrides_the_file(xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_api_key("sk-file-key")
+    save_setting("base_url", "http://file.example")
+    assert load_settings().api_key == "sk-file-key"
+    assert load_settings().api_key_source == "file"
+    monkeypatch.setenv("MEGALLM_API_KEY", "sk-env-key")
+    monkeypatch.setenv("MEGALLM_BASE_URL", "http://env.example/")
+    s = load_settings()
+    assert s.api_key == "sk-env-key"
+    assert s.api_key_source == "environment"
+    assert s.base_url == "http://env.example/"
+
+
+def test_key_never_in_repr(xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEGALLM_API_KEY", "sk-secret-repr-1234")
+    s = load_settings()
+    assert "sk-secret-repr-1234" not in repr(s)
+    assert "sk-secret-repr-1234" not in str(s)
+
+
+def test_stored_key_file_is_0600_and_replaced_atomically(xdg: Path) -> None:
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('model = "m"\n')
+    os.chmod(path, 0o644)
+    store_api_key("sk-stored-0600")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    data = tomllib.loads(path.read_text())
+    assert data == {"model": "m", "api_key": "sk-stored-0600"}
+    # no temporary file left behind
+    assert sorted(p.name for p in path.parent.iterdir()) == ["config.toml"]
+
+
+def test_malformed_file_names_file_and_line_and_is_never_overwritten(xdg: Path) -> None:
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    original = 'model = "ok"\n\nmax_tokens = = 3\n'
+    path.write_text(original)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(path) in str(info.value)
+    assert "line 3" in str(info.value)
+    with pytest.raises(ConfigError):
+        save_setting("model", "other")
+    with pytest.raises(ConfigError):
+        store_api_key("sk-x")
+    assert path.read_text() == original
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('max_tokens = "many"\n', "'max_tokens' must be a positive integer"),
+        ("max_tokens = 0\n", "'max_tokens' must be a positive integer"),
+        ("temperature = 1.5\n", "'temperature' must be a number from 0 to 1"),
+        ("temperature = true\n", "'temperature' must be a number from 0 to 1"),
+        ('colour = "red"\n', "unknown setting 'colour'"),
+        ('base_url = "ftp://x"\n', "'base_url' must be an http(s) URL"),
+        ("[rate_limit]\nrequests = -1\n", "'rate_limit.requests' must be an integer >= 0"),
+        ("[rate_limit]\nburst = 3\n", "unknown setting 'rate_limit.burst'"),
+        ("keymap = 3\n", "'keymap' must be a table"),
+        ("[keymap]\nsend = 3\n", "'keymap.send' must be a key string"),
+    ],
+)
+def test_wrong_types_and_unknown_keys_are_clear_errors(xdg: Path, text: str, needle: str) -> None:
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("# settings\n" + text)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert needle in message
+    assert str(path) in message
+    assert "line " in message  # the offending line is located
+
+
+def test_save_setting_validates_before_writing(xdg: Path) -> None:
+    save_setting("model", "a")
+    path = config.config_path()
+    before = path.read_bytes()
+    with pytest.raises(ConfigError):
+        save_setting("max_tokens", -5)
+    with pytest.raises(ConfigError):
+        save_setting("nonsense", 1)
+    assert path.read_bytes() == before
+
+
+def test_parse_cli_value_converts_by_key(xdg: Path) -> None:
+    assert config.parse_cli_value("temperature", "0.25") == 0.25
+    assert config.parse_cli_value("max_tokens", "12") == 12
+    assert config.parse_cli_value("rate_limit.per_seconds", "30") == 30.0
+    assert config.parse_cli_value("keymap.send", "ctrl+s") == "ctrl+s"
+    with pytest.raises(ConfigError):
+        config.parse_cli_value("temperature", "hot")
+    with pytest.raises(ConfigError):
+        config.parse_cli_value("max_tokens", "1.5")
+
+
+def test_unset_removes_keys_and_empty_tables(xdg: Path) -> None:
+    save_setting("keymap.send", "ctrl+s")
+    save_setting("keymap.send", None)
+    save_setting("model", "x")
+    save_setting("model", None)
+    assert tomllib.loads(config.config_path().read_text()) == {}
+
+
+def test_bad_environment_base_url(xdg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEGALLM_BASE_URL", "not a url")
+    with pytest.raises(ConfigError, match="MEGALLM_BASE_URL"):
+        load_settings()
+
+
+def test_key_with_spaces_is_refused(xdg: Path) -> None:
+    with pytest.raises(ConfigError):
+        store_api_key("sk bad key")
+    with pytest.raises(ConfigError):
+        store_api_key("   ")
+    assert not config.config_path().exists()
