@@ -31,6 +31,8 @@ from megachat.api.types import Message
 TOOL_INPUT_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
 # message_delta usage fields the SDK copies only when non-null (output_tokens is always copied).
 _DELTA_FIELDS_SKIP = frozenset({"stop_reason", "stop_sequence"})
+# Snapshot fields a message_delta may not replace (a delta {"content": 5} would break the snapshot).
+_SNAPSHOT_SHAPE = frozenset({"content", "usage"})
 
 
 def empty_message(model: str | None = None) -> Message:
@@ -74,7 +76,9 @@ class Accumulator:
         content = self._snapshot["content"]
         for index, (field, pieces) in self._parts.items():
             block = content[index]
-            block[field] = block.get(field, "") + "".join(pieces)  # type: ignore[literal-required]
+            old = block.get(field, "")
+            old = old if isinstance(old, str) else ""  # a start block with "text": 5
+            block[field] = old + "".join(pieces)  # type: ignore[literal-required]
         self._parts.clear()
 
     def _append(self, index: int, field: str, text: str) -> None:
@@ -91,7 +95,7 @@ class Accumulator:
         for index in self._pending:
             try:
                 content[index]["input"] = parse_partial_json(self._json_bufs[index])
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass  # keep the last good value (the SDK would raise out of the stream)
         self._pending.clear()
 
@@ -106,18 +110,24 @@ class Accumulator:
             if not isinstance(delta, dict):
                 return None
             block = content[index]
+            if not isinstance(block, dict):
+                return None
             kind = delta.get("type")
             btype = block.get("type")
             if kind == "text_delta":
                 if btype != "text":
                     return None
                 text = delta.get("text", "")
+                if not isinstance(text, str):
+                    return None
                 self._append(index, "text", text)
                 return TextDelta(index, text)
             if kind == "input_json_delta":
                 if btype not in TOOL_INPUT_BLOCKS:
                     return None
                 partial = delta.get("partial_json", "")
+                if not isinstance(partial, str):
+                    return None
                 buf = self._json_bufs.get(index, "") + partial
                 self._json_bufs[index] = buf
                 if buf:
@@ -127,26 +137,31 @@ class Accumulator:
                 if btype != "thinking":
                     return None
                 thinking = delta.get("thinking", "")
+                if not isinstance(thinking, str):
+                    return None
                 self._append(index, "thinking", thinking)
                 return ThinkingDelta(index, thinking)
             if kind == "signature_delta":
                 if btype != "thinking":
                     return None
                 signature = delta.get("signature", "")
+                if not isinstance(signature, str):
+                    return None
                 block["signature"] = signature
                 return SignatureDelta(index, signature)
             if kind == "citations_delta":
                 if btype != "text":
                     return None
                 citation = delta.get("citation")
-                if block.get("citations") is None:
+                if not isinstance(block.get("citations"), list):
                     block["citations"] = [citation]
                 else:
                     block["citations"].append(citation)
                 return CitationDelta(index, citation)
             return None
         if name == "message_start":
-            message = copy.deepcopy(data.get("message") or {})
+            message = data.get("message")
+            message = copy.deepcopy(message) if isinstance(message, dict) else {}
             snapshot = empty_message()
             snapshot.update(message)
             if not isinstance(snapshot.get("content"), list):
@@ -160,11 +175,17 @@ class Accumulator:
             self.started = True
             return MessageStart(copy.deepcopy(snapshot))
         if name == "content_block_start":
-            block = copy.deepcopy(data.get("content_block") or {})
+            block = data.get("content_block")
+            block = copy.deepcopy(block) if isinstance(block, dict) else {}
             self._snapshot["content"].append(block)
-            return BlockStart(data.get("index", len(self._snapshot["content"]) - 1), dict(block))
+            index = data.get("index")
+            if not isinstance(index, int):
+                index = len(self._snapshot["content"]) - 1
+            return BlockStart(index, dict(block))
         if name == "content_block_stop":
             index = data.get("index", 0)
+            if not isinstance(index, int):
+                return None
             if self._parts:
                 self._flush_parts()
             if index in self._pending:
@@ -172,14 +193,16 @@ class Accumulator:
             return BlockStop(index)
         if name == "message_delta":
             snap = self._snapshot
-            delta = data.get("delta") or {}
+            delta = data.get("delta")
+            delta = delta if isinstance(delta, dict) else {}
             snap["stop_reason"] = delta.get("stop_reason")
             snap["stop_sequence"] = delta.get("stop_sequence")
             for key, value in delta.items():  # stop_details, container (SDK 2.x)
-                if key not in _DELTA_FIELDS_SKIP:
+                if key not in _DELTA_FIELDS_SKIP and key not in _SNAPSHOT_SHAPE:
                     snap[key] = value
             usage = snap["usage"]
-            new = data.get("usage") or {}
+            new = data.get("usage")
+            new = new if isinstance(new, dict) else {}
             if "output_tokens" in new:
                 usage["output_tokens"] = new["output_tokens"]
             for key, value in new.items():

@@ -57,7 +57,7 @@ class StreamState:
                     continue
                 try:
                     parsed = loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: [[[[... 100k deep
                     continue
                 if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
                     continue
@@ -67,7 +67,7 @@ class StreamState:
             else:
                 try:
                     parsed = loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: [[[[... 100k deep
                     continue
                 if not isinstance(parsed, dict):
                     continue

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -31,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from megachat.chat.conversation import STATUSES, ChatMessage, Conversation
 from megachat.chat.images import data_size, sniff_media_type
@@ -160,6 +162,30 @@ def _dumps(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _storable(value: object) -> object:
+    """Text SQLite can encode: a lone surrogate (JSON allows `"\\ud800"`) becomes U+FFFD."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that never fails on untrusted text: every str parameter is made storable."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if isinstance(parameters, dict):
+            parameters = {key: _storable(value) for key, value in parameters.items()}
+        else:
+            parameters = tuple(_storable(value) for value in parameters)
+        return super().execute(sql, parameters)
+
+
 class Store:
     """The conversation database at `path` (created with its directory when missing)."""
 
@@ -173,6 +199,7 @@ class Store:
                 timeout=BUSY_TIMEOUT_MS / 1000,
                 isolation_level=None,
                 check_same_thread=False,
+                factory=_Connection,
             )
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the database ({exc})") from None

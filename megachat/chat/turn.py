@@ -156,15 +156,6 @@ class Turn:
     async def _run(self) -> None:
         self._store_pending_user_turns()
         request = self.conversation.build_request(prefill=self.prefill, stream=self.stream)
-        # The client reports waits through its `on_wait` attribute: chain ours in for this turn.
-        previous = getattr(self.client, "on_wait", None)
-
-        def on_wait(notice: WaitNotice) -> None:
-            self._on_wait(notice)
-            if previous is not None:
-                previous(notice)
-
-        self.client.on_wait = on_wait
         try:
             if self.stream:
                 await self._run_stream(request)
@@ -178,13 +169,11 @@ class Turn:
             raise
         finally:
             self._cancel_flush_timer()
-            if getattr(self.client, "on_wait", None) is on_wait:
-                self.client.on_wait = previous
 
     async def _run_stream(self, request: dict) -> None:
         from megachat.api.events import MessageStart, TextDelta
 
-        stream = self._client_call("stream", request)
+        stream = self.client.stream(request, on_wait=self._on_wait)
         self._stream = stream
         async with stream:
             async for event in stream:
@@ -199,19 +188,23 @@ class Turn:
         self._complete(final)
 
     async def _run_create(self, request: dict) -> None:
-        message = await self._client_call("create", request)
+        message = await self.client.create(request, on_wait=self._on_wait)
         self._start(message)
         text = "".join(b.get("text", "") for b in message.get("content", []) if _is_text(b))
         if text:
             self._emit(ReplyText(text))
         self._complete(message)
 
-    def _client_call(self, method: str, request: dict) -> Any:
-        """client.stream(request) / client.create(request)."""
-        return getattr(self.client, method)(request)
-
     def _on_wait(self, notice: WaitNotice) -> None:
+        """This request's wait hook (passed per request, so concurrent turns never share one).
+
+        The per-request hook replaces the client's own `on_wait` for the request, so that one is
+        still called afterwards: whoever set it on the client keeps hearing about waits.
+        """
         self._emit(Waiting(notice))
+        client_hook = getattr(self.client, "on_wait", None)
+        if client_hook is not None:
+            client_hook(notice)
 
     # -- reply lifecycle -------------------------------------------------------------------------
 

@@ -476,3 +476,17 @@ def test_very_common_words_rank_only_recent_matches(
     assert store.search("apple")[0].conversation_id == old.id
     monkeypatch.setattr(store_module, "RANK_WINDOW", 2)
     assert sorted(h.conversation_id for h in store.search("apple")) == sorted(recent[-2:])
+
+
+def test_lone_surrogates_from_model_output_are_stored_not_fatal(tmp_path):
+    from megachat.chat.conversation import Conversation
+    from megachat.chat.store import Store
+
+    store = Store(tmp_path / "s.db")
+    conv = Conversation(model="m")
+    conv.add_user("title \ud800 here")
+    store.save(conv)
+    store.rename(conv.id, "bad \udfff title")
+    loaded = store.get(conv.id)
+    assert loaded.title == "bad \ufffd title"
+    assert loaded.messages[0].text() == "title \ufffd here"

@@ -275,3 +275,33 @@ async def test_history_is_sent_and_second_turn_appends(
     assert [m["content"][-1]["text"] for m in body["messages"]] == ["first", "One.", "second"]
     assert [m.text() for m in store.get(conv.id).messages] == ["first", "One.", "second", "Two."]
     store.close()
+
+
+async def test_concurrent_turns_on_one_client_each_hear_only_their_own_waits(
+    fake_server: FakeServer,
+) -> None:
+    # A limiter of one request per minute on a fake clock: the second turn's request waits (one
+    # rate_limit notice) and the fake sleep moves the clock on instead of sleeping.
+    now = [0.0]
+
+    async def advance(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = RateLimiter(1, 60.0, clock=lambda: now[0], sleep=advance)
+    fake_server.enqueue(sse_text_reply("one"), sse_text_reply("two"))
+    client = MessagesClient(
+        api_key="sk-turn-test", base_url=fake_server.base_url, rate_limiter=limiter
+    )
+    async with client:
+        first, second = await asyncio.gather(
+            collect(Turn(new_conversation("a"), client, None)),
+            collect(Turn(new_conversation("b"), client, None)),
+        )
+    waits = [[e for e in events if isinstance(e, Waiting)] for events in (first, second)]
+    assert sorted(len(w) for w in waits) == [0, 1]  # the waiting turn alone hears of it
+    (notice,) = [w[0].notice for w in waits if w]
+    assert notice.reason == "rate_limit"
+    for events in (first, second):
+        assert isinstance(events[-1], ReplyFinished)
+        assert events[-1].message.status == "complete"
+    assert client.on_wait is None

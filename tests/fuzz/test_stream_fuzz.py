@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from megachat.api.accumulate import Accumulator
@@ -42,15 +42,27 @@ DELTA_TYPES = [
     "citations_delta",
     "bogus_delta",
 ]
+PARTIALS = ['{"a": [1, 2', '{"x', "[", "]", '"', "{}"]
 BLOCK_TYPES = ["text", "tool_use", "thinking", "redacted_thinking", "server_tool_use", "image"]
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-MEDIUM = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # a failure reports fast
+FAST = settings(
+    max_examples=100, deadline=None, phases=NO_SHRINK, suppress_health_check=list(HealthCheck)
+)
+MEDIUM = settings(
+    max_examples=100, deadline=None, phases=NO_SHRINK, suppress_health_check=list(HealthCheck)
+)
+# event_dict() draws a lot per example: fewer examples keep the whole fuzz suite under 60 s.
+EVENTS = settings(
+    max_examples=50, deadline=None, phases=NO_SHRINK, suppress_health_check=list(HealthCheck)
+)
 
 json_leaf = st.none() | st.booleans() | st.integers(-3, 5) | st.floats() | st.text(max_size=12)
 json_any = st.recursive(
     json_leaf,
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -168,7 +180,7 @@ def event_dict(draw: st.DrawFn) -> tuple[str, Any]:
         "text": draw(st.text(max_size=5) | json_any),
         "thinking": draw(st.text(max_size=5) | json_any),
         "signature": draw(st.text(max_size=5) | json_any),
-        "partial_json": draw(st.sampled_from(['{"a": [1, 2', '{"x', "[", "]", '"', "{}"]) | json_any),
+        "partial_json": draw(st.sampled_from(PARTIALS) | json_any),
         "citation": draw(json_any),
         "stop_reason": draw(json_any),
         "stop_sequence": draw(json_any),
@@ -200,9 +212,11 @@ def sse_bytes(name: str | None, data: str) -> bytes:
     )
 
 
-@MEDIUM
-@given(st.lists(event_dict(), max_size=25), st.booleans(), st.data())
-def test_pipeline_random_events(events: list[tuple[str, Any]], named: bool, data: st.DataObject) -> None:
+@EVENTS
+@given(st.lists(event_dict(), max_size=12), st.booleans(), st.data())
+def test_pipeline_random_events(
+    events: list[tuple[str, Any]], named: bool, data: st.DataObject
+) -> None:
     """Random JSON in data lines, random/unknown names, wrong indexes, deltas before starts."""
     body = b"".join(sse_bytes(name if named else None, json.dumps(ev)) for name, ev in events)
     drain(data.draw(chunked(body)))
@@ -215,8 +229,8 @@ def test_pipeline_random_json_values(events: list[tuple[str, Any]]) -> None:
     drain([b"".join(sse_bytes(name, json.dumps(value)) for name, value in events)])
 
 
-@FAST
-@given(st.lists(event_dict(), max_size=25))
+@EVENTS
+@given(st.lists(event_dict(), max_size=12))
 def test_accumulator_direct(events: list[tuple[str, Any]]) -> None:
     """The accumulator alone, fed dicts of any shape, as StreamState would hand them over."""
     acc = Accumulator()
@@ -235,10 +249,10 @@ def test_deeply_nested_json_in_data_line() -> None:
     """A hostile proxy sending [[[[... 100k deep must not escape as RecursionError."""
     deep = "[" * 100_000 + "]" * 100_000
     start = {"type": "message_start", "message": {"id": "m", "content": [], "usage": {}}}
-    block = {"type": "content_block_start", "index": 0,
-             "content_block": {"type": "tool_use", "id": "t", "name": "n", "input": {}}}  # fmt: skip
-    delta = {"type": "content_block_delta", "index": 0,
-             "delta": {"type": "input_json_delta", "partial_json": "[" * 100_000}}  # fmt: skip
+    tool = {"type": "tool_use", "id": "t", "name": "n", "input": {}}
+    block = {"type": "content_block_start", "index": 0, "content_block": tool}
+    json_delta = {"type": "input_json_delta", "partial_json": "[" * 100_000}
+    delta = {"type": "content_block_delta", "index": 0, "delta": json_delta}
     body = (
         sse_bytes("message_start", json.dumps(start))
         + sse_bytes("content_block_start", json.dumps(block))
@@ -247,3 +261,41 @@ def test_deeply_nested_json_in_data_line() -> None:
         + sse_bytes("content_block_stop", '{"type":"content_block_stop","index":0}')
     )
     drain([body])
+
+
+@st.composite
+def whole_message(draw: st.DrawFn) -> Any:
+    """A JSON body where a stream was expected (a gateway that ignored ``stream: true``)."""
+    block = st.fixed_dictionaries(
+        {"type": st.sampled_from(BLOCK_TYPES) | json_any},
+        optional={
+            "text": json_any,
+            "thinking": json_any,
+            "signature": json_any,
+            "input": json_any,
+            "citations": json_any,
+            "name": json_any,
+        },
+    )
+    message = st.fixed_dictionaries(
+        {"type": st.just("message")},
+        optional={
+            "content": st.lists(block | json_any, max_size=4) | json_any,
+            "usage": json_any,
+            "stop_reason": json_any,
+            "id": json_any,
+        },
+    )
+    return draw(message | json_any)
+
+
+@FAST
+@given(whole_message())
+def test_replayed_whole_message(message: Any) -> None:
+    state = StreamState("fuzz-model")
+    try:
+        state.feed_message(message)
+        state.finish()
+    except APIError:
+        pass
+    json.dumps(state.snapshot)

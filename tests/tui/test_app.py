@@ -28,6 +28,19 @@ async def wait_for_screen(pilot: Any, kind: type) -> Any:
     return pilot.app.screen
 
 
+async def wait_for_conversation_list(pilot: Any, kind: type) -> Any:
+    """Wait for the conversations screen and its list (a worker on that screen fills it).
+
+    Not settle(): the main screen's worker is awaiting this very screen's result."""
+    from textual.widgets import OptionList
+
+    screen = await wait_for_screen(pilot, kind)
+    option_list = screen.query_one(OptionList)
+    while not option_list.option_count or option_list.highlighted is None:
+        await pilot.pause()
+    return screen
+
+
 def notifications(app: Any) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
@@ -149,8 +162,7 @@ async def test_resume_picker_opens_the_chosen_conversation(make_app):
     newest = saved_conversation("second", ["q2", "a2"])
     app = make_app(pick=True)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for_screen(pilot, ConversationsScreen)
-        await settle(pilot)
+        await wait_for_conversation_list(pilot, ConversationsScreen)
         await pilot.press("enter")
         main = await ready(pilot)
         assert main.conversation.id == newest.id
@@ -165,8 +177,7 @@ async def test_conversations_screen_from_the_main_screen(make_app):
     async with app.run_test(size=SIZE) as pilot:
         main = await ready(pilot)
         await pilot.press("ctrl+l")
-        await wait_for_screen(pilot, ConversationsScreen)
-        await settle(pilot)
+        await wait_for_conversation_list(pilot, ConversationsScreen)
         await pilot.press("down", "enter")
         await settle(pilot)
         assert main.conversation.id == first.id
@@ -195,7 +206,7 @@ async def test_attach_an_image_through_the_picker_and_send_it(make_app, fake_ser
         await pilot.press("enter")
         await settle(pilot)
         strip = main.query_one(AttachmentsStrip)
-        assert [i.name for i in strip.images] == ["red.png"]
+        assert [Path(i.name).name for i in strip.images] == ["red.png"]
         assert "40×30" in str(strip.render())
         await type_text(pilot, "What colour is this?")
         await pilot.press("enter")
@@ -228,10 +239,10 @@ async def test_attachments_are_removable_by_key(make_app, tmp_path):
         main.attach_path(make_png(tmp_path / "two.png"))
         await settle(pilot)
         strip = main.query_one(AttachmentsStrip)
-        assert [i.name for i in strip.images] == ["one.png", "two.png"]
+        assert [Path(i.name).name for i in strip.images] == ["one.png", "two.png"]
         strip.focus()
         await pilot.press("left", "delete")
-        assert [i.name for i in strip.images] == ["two.png"]
+        assert [Path(i.name).name for i in strip.images] == ["two.png"]
         await pilot.press("backspace")
         assert strip.images == []
         assert not strip.display or not strip.has_class("-has-items")
@@ -251,7 +262,7 @@ async def test_pasting_an_image_path_offers_to_attach_it(make_app, tmp_path):
         await wait_for_screen(pilot, ConfirmScreen)
         await pilot.press("y")
         await settle(pilot)
-        assert [i.name for i in main.query_one(AttachmentsStrip).images] == ["my shot.png"]
+        assert [Path(i.name).name for i in main.query_one(AttachmentsStrip).images] == ["my shot.png"]
         assert prompt.text == ""
         # Declining keeps the pasted text as typed.
         prompt.post_message(events.Paste(f"file://{image}".replace(" ", "%20")))
@@ -319,11 +330,19 @@ async def run_palette_command(pilot: Any, query: str) -> None:
 
     await pilot.press("ctrl+p")
     palette = await wait_for_screen(pilot, CommandPalette)
-    palette.query_one("#--input").value = query
-    # Wait for the palette's search to list a command, then run the highlighted one.
-    while not palette.query_one("CommandList").option_count:
+    await pilot.press(*["space" if c == " " else c for c in query])
+    # Wait until the palette's search lists the command first, then run it.
+    command_list = palette.query_one("CommandList")
+
+    def first_title() -> str:
+        if not command_list.option_count:
+            return ""
+        prompt = command_list.get_option_at_index(0).prompt
+        return str(getattr(prompt, "plain", prompt))
+
+    while query not in first_title():
         await pilot.pause()
-    await pilot.press("enter")
+    await pilot.press("down", "enter")
     await settle(pilot)
 
 
@@ -399,13 +418,12 @@ async def test_keymap_override_moves_send(make_app, settings, fake_server):
 async def test_every_binding_has_an_id(make_app):
     from megachat.tui.app import MegachatApp
     from megachat.tui.screens.main import MainScreen
-    from megachat.tui.widgets.sidebar import Sidebar
+    from megachat.tui.keymap import ALL_KEYS
 
-    for owner in (MegachatApp, MainScreen, PromptInput, AttachmentsStrip, Sidebar):
-        for binding in owner.BINDINGS:
-            if isinstance(binding, tuple):
-                continue  # plain cursor keys of the attachments strip
+    for owner in (MegachatApp, MainScreen, PromptInput, AttachmentsStrip):
+        for binding in owner.__dict__["BINDINGS"]:
             assert binding.id, (owner, binding)
+    assert len({spec.id for spec in ALL_KEYS}) == len(ALL_KEYS)
 
 
 async def test_help_opens_with_f1_and_question_mark(make_app):

@@ -482,6 +482,52 @@ async def test_nasty_strings_render_literally_everywhere_in_the_pane() -> None:
         assert "[/INST]" in screenshot or "[/INST]" in shown_text(streamed)
 
 
+async def test_nasty_strings_in_thinking_tool_calls_model_names_and_image_names() -> None:
+    messages: list[ChatMessage] = []
+    for s in NASTY_STRINGS:
+        messages.append(
+            ChatMessage(
+                role="user",
+                content=[{"type": "image", "name": s, "source": {"type": "base64", "data": ""}}],
+            )
+        )
+        messages.append(
+            ChatMessage(
+                role="assistant",
+                model=s,
+                status="error",
+                content=[
+                    {"type": "thinking", "thinking": s},
+                    {"type": "tool_use", "id": "t", "name": s, "input": {s: [s]}},
+                ],
+            )
+        )
+    app = Host(page_size=len(messages))
+    async with app.run_test(size=(120, 50)) as pilot:
+        view = app.view
+        await view.load(messages)
+        await pilot.pause()
+        for section in view.query(ThinkingSection):
+            section.collapsed = False
+        await pilot.pause()
+        widgets = view.message_widgets()
+        for s, picture, reply in zip(NASTY_STRINGS, widgets[::2], widgets[1::2], strict=True):
+            safe = clean(s)
+            for widget in (picture, reply):
+                text = shown_text(widget)
+                assert "\x1b" not in text and "\x9b" not in text and "\x07" not in text
+            name = s or "image"  # an empty name falls back to a word
+            assert squash(f"[image: {clean(name)}]") in squash(shown_text(picture))
+            thinking = reply.query_one(ThinkingSection)
+            assert squash(safe) in squash(shown_text(thinking))
+            tool = reply.query_one(ToolUseSection)
+            assert tool.tool_name == (safe if s else "tool")
+            assert squash(tool.tool_name) in squash(shown_text(tool))
+            for marker in LITERAL_MARKERS:
+                if marker in safe:
+                    assert marker in shown_text(reply), (s, marker)
+
+
 async def test_theme_switch_rerenders_code_without_losing_text() -> None:
     app = Host()
     async with app.run_test(size=(100, 40)) as pilot:

@@ -758,25 +758,48 @@ class MainScreen(Screen):
             node = node.parent
         return None
 
-    def apply_preset(self, name: str) -> None:
-        """Fill the system prompt, temperature and prefill from a preset."""
+    def apply_preset(self, name: str) -> Worker:
+        """Fill the system prompt, temperature and prefill from a preset (asking for values)."""
+        return self._apply_preset(name)
+
+    @work(group="preset", exclusive=True, exit_on_error=False)
+    async def _apply_preset(self, name: str) -> None:
         preset = self.mc_app.presets().get(name)
         if preset is None or self.conversation is None:
             return
-        sidebar = self.query_one(Sidebar)
-        system = getattr(preset, "system", "") or ""
-        temperature = getattr(preset, "temperature", None)
-        prefill = getattr(preset, "prefill", "") or ""
-        self.query_one("#system", TextArea).load_text(system)
+        values: dict[str, str] = {}
+        for variable in getattr(preset, "variables", ()):
+            if variable.default is not None:
+                continue
+            from megachat.tui.screens import TextPromptScreen
+
+            question = f"{name}: {variable.name}"
+            if variable.description:
+                question += f" ({variable.description})"
+            if variable.choices:
+                question += " — one of " + ", ".join(variable.choices)
+            answer = await self.app.push_screen_wait(
+                TextPromptScreen(question, title="Preset", confirm_label="Apply")
+            )
+            if answer is None:
+                return
+            values[variable.name] = answer
+        try:
+            rendered = preset.render(values)
+        except Exception as exc:
+            self.mc_app.notify_error(str(exc))
+            return
+        temperature = rendered.temperature
+        self.query_one("#system", TextArea).load_text(rendered.system)
         self.query_one("#temperature", Input).value = (
             "" if temperature is None else f"{temperature:g}"
         )
-        self.query_one("#prefill", Input).value = prefill
-        self.conversation.system = system
+        self.query_one("#prefill", Input).value = rendered.prefill
+        self.conversation.system = rendered.system
         self.conversation.temperature = temperature
-        sidebar.refresh()
         self._save_settings()
         self.notify(f"Preset {clean(name)} applied.", markup=False)
+        self.query_one(PromptInput).focus()
 
     # -- palette --------------------------------------------------------------------------------
 

@@ -7,8 +7,10 @@ pick one, delete/backspace removes it. It hides itself while empty. File names a
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
+from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.reactive import reactive
@@ -29,7 +31,7 @@ def human_size(size: int) -> str:
 
 def describe_image(image: Any) -> str:
     """One line: name, size sent, dimensions, and whether it was downscaled."""
-    name = clean(str(getattr(image, "name", "image")))
+    name = clean(PurePath(str(getattr(image, "name", "image"))).name or "image")
     if len(name) > 60:
         name = name[:59] + "…"
     data = getattr(image, "data", b"") or b""
@@ -47,8 +49,8 @@ class AttachmentsStrip(Widget, can_focus=True):
 
     BINDINGS = [
         *bindings(ATTACHMENT_KEYS),
-        ("left", "move(-1)"),
-        ("right", "move(1)"),
+        Binding("left", "move(-1)", "Previous", show=False, id="attachments.previous"),
+        Binding("right", "move(1)", "Next", show=False, id="attachments.next"),
     ]
 
     DEFAULT_CSS = """

@@ -80,14 +80,19 @@ class ConversationView(VerticalScroll, can_focus=False):
 
     async def load(self, messages: Iterable[ChatMessage]) -> None:
         """Show a conversation: mount the newest `page_size` messages and follow the bottom."""
-        self._messages = list(messages)
-        await self.remove_children(MessageWidget)
-        self._first_mounted = max(0, len(self._messages) - self.page_size)
-        widgets = [MessageWidget(m) for m in self._messages[self._first_mounted :]]
-        self._update_marker()
-        if widgets:
-            await self.mount_all(widgets)
-        self.anchor()
+        self._paging = True  # no paging while the old messages go and the new ones come
+        try:
+            self._messages = list(messages)
+            self._first_mounted = 0
+            await self.remove_children(MessageWidget)
+            self._first_mounted = max(0, len(self._messages) - self.page_size)
+            widgets = [MessageWidget(m) for m in self._messages[self._first_mounted :]]
+            self._update_marker()
+            if widgets:
+                await self.mount_all(widgets)
+            self.anchor()
+        finally:
+            self._paging = False
         self.call_after_refresh(self._fill_viewport)
 
     def add_message(self, message: ChatMessage) -> AwaitMount:

@@ -298,6 +298,7 @@ class ReplyWidget(MessageWidget):
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()
         self._done: asyncio.Future[None] | None = None
+        self._writer_gone = False  # the writer ended (finished, failed or unmounted)
         self.flush_count = 0  # renders done (for benchmarks and tests)
 
     def compose(self):
@@ -386,6 +387,8 @@ class ReplyWidget(MessageWidget):
         loop = asyncio.get_running_loop()
         if self._done is None:
             self._done = loop.create_future()
+            if self._writer_gone:
+                self._done.set_result(None)
         self._wake.set()
         self._urgent.set()
         return AwaitComplete(self._wait_done(self._done))
@@ -431,6 +434,7 @@ class ReplyWidget(MessageWidget):
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._urgent.wait(), wait)
         finally:
+            self._writer_gone = True
             if self._done is not None and not self._done.done():
                 self._done.set_result(None)
 

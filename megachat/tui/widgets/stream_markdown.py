@@ -551,12 +551,6 @@ class StreamingMarkdown(Widget):
             return Strip.blank(width, style)
         return lines[offset].crop_extend(0, width, None).apply_style(style)
 
-    def notify_style_update(self) -> None:
-        """Theme switch: the code theme may change, so lay out again."""
-        super().notify_style_update()
-        self._layout_key = None
-        self.clear_cached_dimensions()
-
     def rendered_lines(self, width: int) -> list[str]:
         """The text of every rendered line at `width` (for tests and plain-text export)."""
         self._layout(width)

@@ -1,0 +1,267 @@
+"""The whole command line surface in one place: argparse parsers, value types and help texts.
+
+Each subcommand's parser is set up with `func=`, the function in its own module that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from megachat import __version__
+from megachat.cli.ask import cmd_ask
+from megachat.cli.config_commands import cmd_config, cmd_key, config_epilog
+from megachat.cli.conversations import cmd_delete, cmd_export, cmd_list, cmd_rename, cmd_search
+from megachat.cli.errors import EXIT_USAGE, CLIError
+from megachat.cli.models import cmd_models
+from megachat.cli.presets import cmd_presets
+from megachat.cli.tui_command import cmd_tui
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (plus a pointer to --help), status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CLIError(f"{message} (see '{self.prog} --help')", EXIT_USAGE)
+
+
+# -- value types -------------------------------------------------------------------------------
+
+
+def temperature(text: str) -> float:
+    """0 to 1 inclusive (the API's range)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def variable(text: str) -> tuple[str, str]:
+    """NAME=VALUE for a preset variable."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
+    return name.strip(), value
+
+
+# -- help texts --------------------------------------------------------------------------------
+
+
+ASK_EPILOG = """\
+input:
+  The prompt is the PROMPT arguments joined by spaces. When stdin is not a terminal its text is
+  used too: stdin text, a blank line, then the prompt (empty stdin adds nothing). With neither,
+  ask exits 2.
+
+output:
+  The reply's text is written to stdout as it arrives. When stdout is a terminal, terminal
+  control/escape sequences in the model's output are removed before display; when stdout is a
+  pipe or a file the text is passed through unchanged, so `megachat ask ... > reply.txt` is
+  faithful. A newline is added at the end when the reply does not end with one.
+  With --prefill the prefill (without trailing whitespace) is printed first and the stored reply
+  is prefill + continuation. --json prints the final Message object instead of the text.
+  Each wait before a retry or for the client-side rate limit is reported on stderr as one line,
+  e.g. "rate limited (429), retrying in 3 s" (always, terminal or not; stdout stays clean).
+
+conversation:
+  Each ask is saved as a conversation (see `megachat list`) unless --no-save. -c appends to the
+  most recent conversation and --conversation ID to a given one; the whole history is sent.
+
+exit status:
+  0 success; 1 API or network failure after retries (stderr names the error type and HTTP
+  status); 2 usage or input error (bad image, missing API key, temperature out of range,
+  unknown preset), in which case no request is sent; 130 interrupted by Ctrl+C, 143 stopped
+  by SIGTERM (`kill`), which ask treats like Ctrl+C: in both cases the partial reply is kept,
+  marked cancelled.
+"""
+
+MAIN_EPILOG = """\
+With no command megachat opens the chat TUI (on a new conversation, or see -c / --resume).
+Run `megachat COMMAND --help` for each command.
+
+environment:
+  MEGALLM_API_KEY   the API key (overrides the key stored by `megachat key set`)
+  MEGALLM_BASE_URL  the API base URL (default https://ai.megallm.io)
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `megachat` parser; each command's namespace carries its `func`."""
+    parser = Parser(
+        prog="megachat",
+        description="A terminal chat client for the MegaLLM Messages API.",
+        epilog=MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"megachat {__version__}")
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument(
+        "-c",
+        "--continue",
+        dest="tui_continue",
+        action="store_true",
+        help="open the TUI on the most recent conversation",
+    )
+    start.add_argument(
+        "--resume",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ID",
+        help="open the TUI on conversation ID; without ID, pick one from a list",
+    )
+    parser.set_defaults(func=cmd_tui)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def add(name: str, help_text: str, func: Callable[..., int], **kw: Any) -> Parser:
+        p = sub.add_parser(name, help=help_text, description=help_text, **kw)
+        p.set_defaults(func=func)
+        return p
+
+    ask = add(
+        "ask",
+        "Send one turn and print the reply (non-interactive).",
+        cmd_ask,
+        epilog=ASK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ask.add_argument("prompt", nargs="*", metavar="PROMPT", help="the prompt (words are joined)")
+    ask.add_argument("-m", "--model", help="model id (default: the config's model)")
+    ask.add_argument("-s", "--system", help="system prompt")
+    ask.add_argument(
+        "-t", "--temperature", type=temperature, metavar="T", help="temperature, 0 to 1"
+    )
+    ask.add_argument(
+        "--max-tokens", type=positive_int, metavar="N", help="maximum tokens in the reply"
+    )
+    ask.add_argument(
+        "-i",
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="attach an image (PNG, JPEG, GIF, WebP; type read from the content); repeatable",
+    )
+    ask.add_argument("--prefill", metavar="TEXT", help="start the assistant's reply with TEXT")
+    where = ask.add_mutually_exclusive_group()
+    where.add_argument(
+        "-c",
+        "--continue",
+        dest="continue_last",
+        action="store_true",
+        help="append to the most recent conversation (its whole history is sent)",
+    )
+    where.add_argument("--conversation", metavar="ID", help="append to conversation ID")
+    ask.add_argument("--no-save", action="store_true", help="do not save this turn")
+    ask.add_argument(
+        "--no-stream", action="store_true", help="wait for the whole reply (no streaming)"
+    )
+    ask.add_argument("--json", action="store_true", help="print the final Message object as JSON")
+    ask.add_argument(
+        "--preset",
+        metavar="NAME[:VALUE,...]",
+        help=(
+            "use a prompt preset (system prompt, temperature, prefill), e.g. translate:French "
+            "or summarize:style=eli5; see `megachat presets`"
+        ),
+    )
+    ask.add_argument(
+        "--var",
+        action="append",
+        default=[],
+        type=variable,
+        metavar="NAME=VALUE",
+        help="a preset variable, e.g. --var lang=French; repeatable",
+    )
+
+    lst = add("list", "List saved conversations, newest first.", cmd_list)
+    lst.add_argument(
+        "--json",
+        action="store_true",
+        help="print an array of {id, title, model, updated_at, message_count}",
+    )
+    lst.add_argument("-n", "--limit", type=positive_int, metavar="N", help="show at most N")
+
+    exp = add("export", "Print a saved conversation as Markdown or JSON.", cmd_export)
+    exp.add_argument("id", metavar="ID")
+    exp.add_argument(
+        "--format",
+        choices=["markdown", "json"],
+        default="markdown",
+        help="markdown (default) or json: {id, title, model, system, temperature, messages}",
+    )
+
+    srch = add("search", "Full-text search over saved messages.", cmd_search)
+    srch.add_argument("query", nargs="+", metavar="QUERY")
+    srch.add_argument("--json", action="store_true", help="print the hits as JSON")
+
+    dele = add("delete", "Delete a saved conversation.", cmd_delete)
+    dele.add_argument("id", metavar="ID")
+
+    ren = add("rename", "Rename a saved conversation.", cmd_rename)
+    ren.add_argument("id", metavar="ID")
+    ren.add_argument("title", nargs="+", metavar="TITLE")
+
+    mod = add("models", "List the models the API offers.", cmd_models)
+    mod.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    pre = add("presets", "List the prompt presets (shipped and your own).", cmd_presets)
+    pre.add_argument("--json", action="store_true", help="print the presets as JSON")
+
+    cfg = add(
+        "config",
+        "Show or change settings in config.toml.",
+        cmd_config,
+        epilog=config_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cfg_sub = cfg.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    cfg_sub.required = True
+    cfg_sub.add_parser("path", help="print the config file's path", description="Print the path.")
+    get = cfg_sub.add_parser(
+        "get", help="print one setting, or all", description="Print the effective settings."
+    )
+    get.add_argument("key", nargs="?", metavar="KEY")
+    set_ = cfg_sub.add_parser(
+        "set",
+        help="set a setting",
+        description="Set KEY to VALUE in config.toml (see `megachat config --help` for keys).",
+    )
+    set_.add_argument("key", metavar="KEY")
+    set_.add_argument("value", metavar="VALUE")
+    unset = cfg_sub.add_parser(
+        "unset", help="remove a setting", description="Remove KEY from config.toml."
+    )
+    unset.add_argument("key", metavar="KEY")
+
+    key = add("key", "Manage the stored API key.", cmd_key)
+    key_sub = key.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    key_sub.required = True
+    key_sub.add_parser(
+        "set",
+        help="store the API key (prompted, hidden)",
+        description=(
+            "Store the API key in config.toml with mode 0600. The key is read with a hidden "
+            "prompt, or from stdin when stdin is not a terminal. MEGALLM_API_KEY still "
+            "overrides it."
+        ),
+    )
+    key_sub.add_parser(
+        "unset", help="remove the stored API key", description="Remove the stored API key."
+    )
+    return parser

@@ -1,0 +1,31 @@
+"""`megachat` with no command: open the chat TUI (Textual is imported only here, when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from megachat.cli.resources import open_store, read_settings, resolve_id
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    settings = read_settings()
+    from megachat.tui.app import run_app  # lazy: Textual is imported only here
+
+    conversation_id = args.resume or None
+    pick = args.resume == ""
+    if conversation_id is not None:
+        # A bad id is a usage error here, before the screen is taken over; a prefix is expanded.
+        store = open_store()
+        try:
+            conversation_id = resolve_id(store, conversation_id)
+        finally:
+            store.close()
+    return int(
+        run_app(
+            settings,
+            conversation_id=conversation_id,
+            continue_last=bool(args.tui_continue),
+            pick=pick,
+        )
+        or 0
+    )
