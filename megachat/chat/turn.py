@@ -117,6 +117,7 @@ class Turn:
         self._last_flush = 0.0
         self._stream: Any = None  # the MessageStream while streaming
         self._streamed_text: list[str] = []
+        self._flush_error: Exception | None = None  # a failed timer flush, raised on next text
 
     # -- public --------------------------------------------------------------------------------
 
@@ -220,6 +221,8 @@ class Turn:
 
     def _append_text(self, text: str) -> None:
         assert self.message is not None
+        if self._flush_error is not None:
+            raise self._flush_error
         self._streamed_text.append(text)
         self._dirty = True
         if self.store is None:
@@ -228,7 +231,7 @@ class Turn:
             self._flush()
         elif self._flush_handle is None:
             loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(FLUSH_INTERVAL, self._flush)
+            self._flush_handle = loop.call_later(FLUSH_INTERVAL, self._flush_from_timer)
 
     def _current_content(self) -> list[dict]:
         """The reply so far: the stream's snapshot when there is one, merged with the prefill."""
@@ -248,6 +251,16 @@ class Turn:
         self._last_flush = time.monotonic()
         if self.store is not None:
             self.store.update_reply(self.message, content=self.message.content)
+
+    def _flush_from_timer(self) -> None:
+        """The timer's flush. A store failure (disk full, locked too long) must not escape into
+        the event loop (asyncio prints "Exception in callback" and a traceback): it is kept and
+        raised on the next text, exactly as the same failure of an inline flush is."""
+        self._flush_handle = None
+        try:
+            self._flush()
+        except Exception as exc:
+            self._flush_error = exc
 
     def _cancel_flush_timer(self) -> None:
         if self._flush_handle is not None:

@@ -158,7 +158,9 @@ class MegachatApp(App[int]):
         if self._client is None:
             from megachat.api import MessagesClient, configure_rate_limit
 
-            configure_rate_limit(self.settings.rate_limit_requests, self.settings.rate_limit_seconds)
+            configure_rate_limit(
+                self.settings.rate_limit_requests, self.settings.rate_limit_seconds
+            )
             self._client = MessagesClient(
                 api_key=self.settings.api_key or "",
                 base_url=self.settings.base_url,

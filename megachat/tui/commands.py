@@ -34,7 +34,10 @@ class MegachatCommands(Provider):
         entries = getattr(self.app, "command_entries", None)
         if entries is None:
             return []
-        return [(clean(title), help_text, callback) for title, help_text, callback in entries(self.screen)]
+        return [
+            (clean(title), help_text, callback)
+            for title, help_text, callback in entries(self.screen)
+        ]
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._entries():

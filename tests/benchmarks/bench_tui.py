@@ -288,10 +288,12 @@ async def _stream_ours(text: str, chunks: list[str]) -> dict[str, float]:
         t_last = time.perf_counter()
         final = ChatMessage(role="assistant", content=[{"type": "text", "text": text}])
         await reply.finish(final)
+        t_finished = time.perf_counter()
         await _next_frame(app)
         t_end, cpu1 = time.perf_counter(), time.process_time()
         return {
             "last_byte_to_frame_ms": (t_end - t_last) * 1000,
+            "of_which_finish_ms": (t_finished - t_last) * 1000,
             "cpu_s": cpu1 - cpu0,
             "wall_s": t_end - t0,
             "renders": reply.flush_count,
@@ -359,6 +361,9 @@ def _print_stream(name: str, results: list[dict[str, float]]) -> None:
         for key in results[0]
     )
     print(f"  {name:16} medians: {line}")
+    if len(results) > 1:
+        runs = ", ".join(f"{r['last_byte_to_frame_ms']:.0f}" for r in results)
+        print(f"  {'':16} last byte -> frame per run (ms): {runs}")
 
 
 # ---- 3. opening a long conversation ------------------------------------------------------------
@@ -392,6 +397,18 @@ OPEN_CHILD = textwrap.dedent(
         def compose(self):
             yield ConversationView()
 
+    def peak_rss_mb():
+        # VmHWM is this process's own peak; ru_maxrss would include the parent's, as Linux
+        # keeps it across fork and exec.
+        try:
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     async def main():
         app = Host()
         async with app.run_test(size=(120, 40)) as pilot:
@@ -406,7 +423,7 @@ OPEN_CHILD = textwrap.dedent(
             seconds = time.perf_counter() - t0
             widgets = len(list(app.screen.walk_children()))
             mounted = len(view.message_widgets())
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        rss = peak_rss_mb()
         print(json.dumps({"seconds": seconds, "rss_mb": rss, "widgets": widgets,
                           "mounted": mounted}))
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from tests.fakeserver import FakeServer
+from tests.tui.conftest import make_app, settings, tui_dirs  # noqa: F401  (fixtures for Pilot)
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_KEY = "sk-mega-fault-KEY-5e1d2c3b4a"
@@ -198,15 +199,16 @@ class StallServer:
     """A one-shot streaming server on 127.0.0.1 that stalls where the test says.
 
     It answers every POST with 200 + chunked SSE: it sends `head` (raw SSE bytes), then holds the
-    connection open, silent, until `release()` (then sends `tail` and ends) or until it is closed.
-    The fake server cannot stall at one chosen point of a stream; this can.
+    connection open, silent, until `release()` or `stall` seconds have passed (the scenario's
+    pause, like the fake server's delay_per_event), then sends `tail` and ends. The fake server
+    cannot stall at one chosen point of a stream; this can.
     """
 
-    def __init__(self, head: bytes, tail: bytes = b"") -> None:
+    def __init__(self, head: bytes, tail: bytes = b"", *, stall: float | None = None) -> None:
         import socket
         import threading
 
-        self.head, self.tail = head, tail
+        self.head, self.tail, self.stall = head, tail, stall
         self.released = threading.Event()
         self.requests = 0
         self.head_sent = threading.Event()
@@ -253,7 +255,7 @@ class StallServer:
             if self.head:
                 conn.sendall(b"%x\r\n%s\r\n" % (len(self.head), self.head))
             self.head_sent.set()
-            self.released.wait()
+            self.released.wait(self.stall)
             if self.tail:
                 conn.sendall(b"%x\r\n%s\r\n" % (len(self.tail), self.tail))
             conn.sendall(b"0\r\n\r\n")

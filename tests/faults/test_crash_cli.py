@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import signal
 
-from tests.faults.conftest import Sandbox, assert_clean, read_until, wait_for
 from tests.fakeserver import sse_text_reply
+from tests.faults.conftest import Sandbox, assert_clean, read_until, wait_for
 
 # 50 ms between words: 20 words a second, so "about a second" is about 20 words.
 WORDS = [f"k{i} " for i in range(600)]

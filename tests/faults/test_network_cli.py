@@ -13,7 +13,6 @@ import threading
 
 import pytest
 
-from tests.faults.conftest import Sandbox, assert_clean, one_error_line, read_until
 from tests.fakeserver import (
     Reply,
     error_reply,
@@ -21,6 +20,7 @@ from tests.fakeserver import (
     message_events,
     sse_text_reply,
 )
+from tests.faults.conftest import Sandbox, assert_clean, one_error_line, read_until
 
 WORDS = [f"w{i} " for i in range(40)]
 
@@ -58,9 +58,7 @@ def test_connection_refused(mc: Sandbox) -> None:
     with socket.socket() as s:  # a port nobody listens on: bind, read the port, close
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = mc.run(
-        "ask", "hello there", env={"MEGALLM_BASE_URL": f"http://127.0.0.1:{port}"}
-    )
+    result = mc.run("ask", "hello there", env={"MEGALLM_BASE_URL": f"http://127.0.0.1:{port}"})
     assert result.returncode == 1
     line = one_error_line(result.stderr)
     assert "connect" in line.lower()
@@ -202,8 +200,14 @@ def test_unknown_events_are_ignored(mc: Sandbox) -> None:
         ("ping", {"type": "ping"}),
         b": a comment line\n\n",
         {"type": "content_block_delta", "index": 0, "delta": {"type": "future_delta", "y": 2}},
-        ("content_block_start", {"type": "content_block_start", "index": 1,
-                                 "content_block": {"type": "future_block", "z": 3}}),
+        (
+            "content_block_start",
+            {
+                "type": "content_block_start",
+                "index": 1,
+                "content_block": {"type": "future_block", "z": 3},
+            },
+        ),
         ("content_block_stop", {"type": "content_block_stop", "index": 1}),
     ]
     sse = [*events[:4], *strange, *events[4:]]

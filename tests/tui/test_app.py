@@ -49,7 +49,9 @@ def saved_conversation(title: str, texts: list[str]) -> Conversation:
     conversation = Conversation(title=title, model="claude-sonnet-4", max_tokens=512)
     for index, text in enumerate(texts):
         role = "user" if index % 2 == 0 else "assistant"
-        conversation.messages.append(ChatMessage(role=role, content=[{"type": "text", "text": text}]))
+        conversation.messages.append(
+            ChatMessage(role=role, content=[{"type": "text", "text": text}])
+        )
     store = Store(db_path())
     try:
         store.create(conversation)
@@ -68,7 +70,9 @@ def make_png(path: Path, size: tuple[int, int] = (40, 30)) -> Path:
 # -- API key ---------------------------------------------------------------------------------
 
 
-async def test_first_run_asks_for_the_key_stores_it_0600_and_goes_on(make_app, settings, fake_server):
+async def test_first_run_asks_for_the_key_stores_it_0600_and_goes_on(
+    make_app, settings, fake_server
+):
     from megachat.tui.screens.api_key import ApiKeyScreen
 
     settings.api_key = None
@@ -262,7 +266,9 @@ async def test_pasting_an_image_path_offers_to_attach_it(make_app, tmp_path):
         await wait_for_screen(pilot, ConfirmScreen)
         await pilot.press("y")
         await settle(pilot)
-        assert [Path(i.name).name for i in main.query_one(AttachmentsStrip).images] == ["my shot.png"]
+        assert [Path(i.name).name for i in main.query_one(AttachmentsStrip).images] == [
+            "my shot.png"
+        ]
         assert prompt.text == ""
         # Declining keeps the pasted text as typed.
         prompt.post_message(events.Paste(f"file://{image}".replace(" ", "%20")))
@@ -417,8 +423,8 @@ async def test_keymap_override_moves_send(make_app, settings, fake_server):
 
 async def test_every_binding_has_an_id(make_app):
     from megachat.tui.app import MegachatApp
-    from megachat.tui.screens.main import MainScreen
     from megachat.tui.keymap import ALL_KEYS
+    from megachat.tui.screens.main import MainScreen
 
     for owner in (MegachatApp, MainScreen, PromptInput, AttachmentsStrip):
         for binding in owner.__dict__["BINDINGS"]:
@@ -440,7 +446,8 @@ async def test_help_opens_with_f1_and_question_mark(make_app):
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is main
-        main.query_one("#conversation").focus()
+        main.set_focus(None)  # `?` types into the prompt; elsewhere it opens help
+        await pilot.pause()
         await pilot.press("question_mark")
         await wait_for_screen(pilot, HelpScreen)
 
@@ -478,3 +485,33 @@ async def test_ctrl_q_quits(make_app):
         await pilot.press("ctrl+q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_preset_variables_without_a_default_are_asked_for(make_app, tui_dirs):
+    from megachat.tui.screens.confirm import TextPromptScreen
+
+    presets = tui_dirs / "config" / "megachat" / "presets"
+    presets.mkdir(parents=True)
+    (presets / "voice.toml").write_text(
+        'name = "voice"\nsystem = "Answer as {{who}}."\n\n'
+        '[variables.who]\ndescription = "a character"\n'
+    )
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = await ready(pilot)
+        main.apply_preset("voice")
+        screen = await wait_for_screen(pilot, TextPromptScreen)
+        screen.query_one("#prompt-input").value = "a pirate"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.query_one("#system").text == "Answer as a pirate."
+        assert main.conversation.system == "Answer as a pirate."
+
+
+async def test_shipped_preset_with_defaults(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = await ready(pilot)
+        await run_palette_command(pilot, "Preset: translate")
+        assert "English" in main.query_one("#system").text
+        assert main.query_one("#temperature").value == "0.3"

@@ -34,6 +34,7 @@ from megachat.tui.widgets.sidebar import Sidebar
 from megachat.tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
     from textual.worker import Worker
 
     from megachat.chat.conversation import ChatMessage, Conversation
@@ -78,6 +79,7 @@ class MainScreen(Screen):
         self._models: list[Any] = []
         self._code_index: dict[int, int] = {}
         self._offered_paths: set[str] = set()
+        self._save_timer: Timer | None = None
 
     @property
     def mc_app(self) -> MegachatApp:
@@ -86,15 +88,12 @@ class MainScreen(Screen):
     # -- layout -------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        settings = self.mc_app.settings
         yield Static(Content("New chat"), id="title-bar", markup=False)
-        with Horizontal(id="body"):
-            with Vertical(id="chat"):
-                yield Vertical(id="conversation-slot")
-                yield StatusLine(id="status")
-                yield AttachmentsStrip(id="attachments")
-                yield PromptInput(id="prompt")
-            yield Sidebar(settings.model, id="sidebar")
+        with Horizontal(id="body"), Vertical(id="chat"):
+            yield Vertical(id="conversation-slot")
+            yield StatusLine(id="status")
+            yield AttachmentsStrip(id="attachments")
+            yield PromptInput(id="prompt")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -105,6 +104,8 @@ class MainScreen(Screen):
     async def _start(self) -> None:
         """After the first frame: the conversation view, the conversation, the models list."""
         try:
+            # The sidebar (Select, TextArea, Inputs) and the view come right after the first frame.
+            await self.query_one("#body").mount(Sidebar(self.mc_app.settings.model, id="sidebar"))
             from megachat.tui.widgets.conversation_view import ConversationView
 
             self.view = ConversationView(id="conversation")
@@ -179,9 +180,7 @@ class MainScreen(Screen):
         """Make `conversation` the current one: view, sidebar, title, figures."""
         self.conversation = conversation
         self.last_error = None
-        self._last_usage = next(
-            (m.usage for m in reversed(conversation.messages) if m.usage), None
-        )
+        self._last_usage = next((m.usage for m in reversed(conversation.messages) if m.usage), None)
         self._code_index.clear()
         if self.view is not None:
             await _settle(self.view.load(conversation.messages))
@@ -191,8 +190,8 @@ class MainScreen(Screen):
 
     def _update_title(self) -> None:
         conversation = self.conversation
-        title = clean(conversation.title if conversation else "") or "New chat"
-        title = " ".join(title.split())
+        title = " ".join(clean(conversation.title if conversation else "").split())
+        title = title or "New chat"
         self.query_one("#title-bar", Static).update(Content(title))
 
     # -- figures --------------------------------------------------------------------------------
@@ -224,9 +223,7 @@ class MainScreen(Screen):
             draft = 0
         try:
             window = context_window(conversation.model, self._models)
-            warning = context_warning(
-                self._history_tokens + draft, conversation.max_tokens, window
-            )
+            warning = context_warning(self._history_tokens + draft, conversation.max_tokens, window)
         except Exception:
             warning = None
         self.query_one(Sidebar).set_figures(
@@ -290,7 +287,10 @@ class MainScreen(Screen):
         if self.conversation is None:
             return
         self.conversation.system = event.text_area.text
-        self._save_settings()
+        # Saved half a second after the last keystroke, not on every one.
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(0.5, self._save_settings)
 
     def _save_settings(self) -> None:
         """Save the conversation's settings, once it is in the store (new chats: on first send)."""
@@ -701,15 +701,16 @@ class MainScreen(Screen):
         self.query_one(PromptInput).focus()
 
     def action_toggle_sidebar(self) -> None:
-        self.query_one(Sidebar).toggle_class("-hidden")
+        for sidebar in self.query(Sidebar):
+            sidebar.toggle_class("-hidden")
 
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
 
     def action_focus_system(self) -> None:
-        sidebar = self.query_one(Sidebar)
-        sidebar.remove_class("-hidden")
-        self.query_one("#system", TextArea).focus()
+        for sidebar in self.query(Sidebar):
+            sidebar.remove_class("-hidden")
+            sidebar.query_one("#system", TextArea).focus()
 
     def action_copy(self) -> None:
         """Copy the focused message (or, from the prompt, the last reply)."""
@@ -826,7 +827,13 @@ class MainScreen(Screen):
         except Exception:
             presets = {}
         for name in sorted(presets):
-            entries.append((f"Preset: {name}", "Fill system prompt, temperature, prefill", self._preset_applier(name)))
+            entries.append(
+                (
+                    f"Preset: {name}",
+                    "Fill system prompt, temperature, prefill",
+                    self._preset_applier(name),
+                )
+            )
         return entries
 
     def _send_from_palette(self) -> None:

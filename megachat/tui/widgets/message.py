@@ -43,7 +43,7 @@ __all__ = [
     "describe_image",
 ]
 
-FRAME_INTERVAL = 1 / 25  # at most ~25 renders per second per streaming reply (fewer when costly)
+FRAME_INTERVAL = 1 / 30  # at most ~30 renders per second per streaming reply (fewer when costly)
 _ESC_HOLD = 256  # hold back a possibly unfinished escape sequence this close to the end
 
 STATUS_BADGES = {

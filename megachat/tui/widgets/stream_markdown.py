@@ -21,17 +21,19 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
+from typing import TYPE_CHECKING, Any
 
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions
-from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
 from rich.style import Style as RichStyle
 from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
+
+if TYPE_CHECKING:  # markdown-it and rich.markdown load with the first Markdown drawn
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 __all__ = [
     "MarkdownBlock",
@@ -51,6 +53,8 @@ def markdown_parser() -> MarkdownIt:
     """The shared parser: GitHub-like Markdown with raw HTML off (tags stay literal text)."""
     global _parser
     if _parser is None:
+        from markdown_it import MarkdownIt
+
         _parser = MarkdownIt("gfm-like", {"html": False})
     return _parser
 
@@ -171,18 +175,28 @@ def _make_block(
     return MarkdownBlock(_block_source(text, starts, start, end), _plain_links(group), _kind(group))
 
 
-class _TokensMarkdown(RichMarkdown):
-    """Rich's Markdown renderer fed with our tokens (Rich itself would re-parse with HTML on)."""
+_markdown_class: Any = None
 
-    def __init__(self, tokens: list[Token], code_theme: str) -> None:
-        self.markup = ""
-        self.parsed = tokens
-        self.code_theme = code_theme
-        self.justify = None
-        self.style = "none"
-        self.hyperlinks = False  # show "text (url)"; nothing opens on a click
-        self.inline_code_lexer = None
-        self.inline_code_theme = code_theme
+
+def _tokens_markdown(tokens: list[Token], code_theme: str) -> Any:
+    """Rich's Markdown renderer fed with our tokens (Rich itself would re-parse with HTML on)."""
+    global _markdown_class
+    if _markdown_class is None:
+        from rich.markdown import Markdown as RichMarkdown
+
+        class _TokensMarkdown(RichMarkdown):
+            def __init__(self, tokens: list[Token], code_theme: str) -> None:
+                self.markup = ""
+                self.parsed = tokens
+                self.code_theme = code_theme
+                self.justify = None
+                self.style = "none"
+                self.hyperlinks = False  # show "text (url)"; nothing opens on a click
+                self.inline_code_lexer = None
+                self.inline_code_theme = code_theme
+
+        _markdown_class = _TokensMarkdown
+    return _markdown_class(tokens, code_theme)
 
 
 _CODE_CHUNK = 64  # lines highlighted together; a fence is never lexed as a whole while streaming
@@ -318,7 +332,7 @@ def render_block_lines(
                 lines.append(Strip([]))
             lines.extend(_CodeLines(block.code_source(), width, code_theme))
             continue
-        segments = console.render(_TokensMarkdown(block.tokens, code_theme), options)
+        segments = console.render(_tokens_markdown(block.tokens, code_theme), options)
         strips = [
             Strip(line)
             for line in Segment.split_and_crop_lines(

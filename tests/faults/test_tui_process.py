@@ -1,0 +1,198 @@
+"""The TUI as a real process in tmux: kill -9 mid-stream then `megachat -c`; two TUIs on one
+database. Synchronisation is on the SQLite file and on the screen's text, with deadlines.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fakeserver import sse_text_reply
+from tests.faults.conftest import ROOT, Sandbox, wait_for
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+
+@dataclass
+class Tmux:
+    """One private tmux server (its own socket) holding megachat sessions."""
+
+    socket: str
+    box: Sandbox
+
+    def _tmux(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=30
+        )
+        return done.stdout
+
+    def start(self, name: str, *args: str) -> int:
+        """Start `megachat ARGS` in session `name`; returns the process id."""
+        env = " ".join(
+            f"{k}={shlex.quote(v)}"
+            for k, v in self.box.env.items()
+            if k.startswith(("XDG_", "MEGALLM_", "PYTHON"))
+        )
+        cmd = f"cd {shlex.quote(str(ROOT))} && exec env {env} TERM=xterm-256color " + " ".join(
+            shlex.quote(a) for a in [sys.executable, "-m", "megachat", *args]
+        )
+        self._tmux("new-session", "-d", "-s", name, "-x", "110", "-y", "40", cmd)
+        self._tmux("set-option", "-t", name, "remain-on-exit", "on")
+        return int(self._tmux("display-message", "-p", "-t", name, "#{pane_pid}").strip())
+
+    def screen(self, name: str) -> str:
+        return self._tmux("capture-pane", "-p", "-J", "-t", name)
+
+    def wait_screen(self, name: str, *needles: str) -> str:
+        def seen() -> str:
+            text = self.screen(name)
+            assert "Traceback" not in text, text
+            return text if all(n in text for n in needles) else ""
+
+        try:
+            return wait_for(seen, f"{needles} on the screen of {name}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- screen {name} ---\n{self.screen(name)}") from None
+
+    def send(self, name: str, *keys: str) -> None:
+        self._tmux("send-keys", "-t", name, *keys)
+
+    def type(self, name: str, text: str) -> None:
+        self._tmux("send-keys", "-t", name, "-l", text)
+
+    def dead(self, name: str) -> bool:
+        return self._tmux("display-message", "-p", "-t", name, "#{pane_dead}").strip() == "1"
+
+    def kill_server(self) -> None:
+        import os
+        from pathlib import Path
+
+        self._tmux("kill-server")
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        Path(base, f"tmux-{os.getuid()}", self.socket).unlink(missing_ok=True)
+
+
+@pytest.fixture
+def tmux(mc: Sandbox) -> Iterator[Tmux]:
+    t = Tmux(f"megachat-faults-{uuid.uuid4().hex[:8]}", mc)
+    yield t
+    t.kill_server()
+
+
+PROMPT_READY = "Enter to send"
+
+
+def _assistant(mc: Sandbox) -> list[dict]:
+    return [r for r in mc.stored_messages() if r["role"] == "assistant"]
+
+
+def test_kill_9_of_the_tui_mid_stream_then_continue(mc: Sandbox, tmux: Tmux) -> None:
+    import os
+    import signal
+
+    words = [f"q{i} " for i in range(600)]
+    mc.server.enqueue(sse_text_reply("".join(words), chunks=words, delay_per_event=0.05))
+    pid = tmux.start("one")
+    tmux.wait_screen("one", PROMPT_READY)
+    tmux.type("one", "count in the tui")
+    tmux.wait_screen("one", "count in the tui")
+    tmux.send("one", "Enter")
+
+    def partial() -> str:
+        rows = _assistant(mc)
+        return rows[0]["text"] if rows and "q10 " in (rows[0]["text"] or "") else ""
+
+    wait_for(partial, "the partial reply in the database")
+    tmux.wait_screen("one", "q12")  # on screen too
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: tmux.dead("one"), "the TUI to die")
+    rows = mc.stored_messages()
+    assert [(r["role"], r["status"]) for r in rows] == [
+        ("user", "complete"),
+        ("assistant", "streaming"),
+    ]
+    kept = rows[1]["text"]
+    assert kept.startswith("q0 q1 q2 ") and "q599" not in kept
+
+    # restart on the most recent conversation: the user turn and the partial text, marked
+    tmux.start("two", "-c")
+    last_word = kept.split()[-1]
+    screen = tmux.wait_screen("two", "count in the tui", "interrupted", last_word)
+    assert "Traceback" not in screen
+    # the conversation goes on from there
+    mc.server.enqueue(sse_text_reply("resumed fine"))
+    tmux.type("two", "go on")
+    tmux.wait_screen("two", "go on")
+    tmux.send("two", "Enter")
+    tmux.wait_screen("two", "resumed fine")
+    sent = mc.server.requests_to()[-1].json["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    wait_for(lambda: len(mc.stored_messages()) == 4, "the new turn stored")
+    tmux.send("two", "C-q")
+    wait_for(lambda: tmux.dead("two"), "the TUI to quit")
+
+
+def test_two_tuis_on_one_database(mc: Sandbox, tmux: Tmux) -> None:
+    mc.server.enqueue(sse_text_reply("answer for whoever came first"))
+    mc.server.enqueue(sse_text_reply("answer for whoever came second"))
+    tmux.start("a")
+    tmux.start("b")
+    tmux.wait_screen("a", PROMPT_READY)
+    tmux.wait_screen("b", PROMPT_READY)
+    tmux.type("a", "question from A")
+    tmux.type("b", "question from B")
+    tmux.wait_screen("a", "question from A")
+    tmux.wait_screen("b", "question from B")
+    tmux.send("a", "Enter")
+    tmux.send("b", "Enter")
+    tmux.wait_screen("a", "answer for whoever came")
+    tmux.wait_screen("b", "answer for whoever came")
+
+    def both_done() -> list[dict]:
+        rows = mc.stored_messages()
+        done = [r for r in rows if r["role"] == "assistant" and r["status"] == "complete"]
+        return rows if len(done) == 2 else []
+
+    rows = both_done() or wait_for(both_done, "both replies stored")
+    users = sorted(r["text"] for r in rows if r["role"] == "user")
+    assert users == ["question from A", "question from B"]
+    assert len({r["conversation_id"] for r in rows}) == 2
+    convs = mc.conversations()
+    assert sorted(c["title"] for c in convs) == ["question from A", "question from B"]
+    assert all(c["message_count"] == 2 for c in convs)
+    for name in ("a", "b"):
+        tmux.send(name, "C-q")
+    wait_for(lambda: tmux.dead("a") and tmux.dead("b"), "both TUIs to quit")
+    for name in ("a", "b"):
+        assert "Traceback" not in tmux.screen(name)
+
+
+def test_esc_cancels_a_slow_drip_in_the_tui(mc: Sandbox, tmux: Tmux) -> None:
+    words = [f"d{i} " for i in range(600)]
+    mc.server.enqueue(sse_text_reply("".join(words), chunks=words, delay_per_event=0.05))
+    tmux.start("one")
+    tmux.wait_screen("one", PROMPT_READY)
+    tmux.type("one", "drip slowly")
+    tmux.wait_screen("one", "drip slowly")
+    tmux.send("one", "Enter")
+    tmux.wait_screen("one", "d5")
+    tmux.send("one", "Escape")
+
+    def cancelled() -> list[dict]:
+        rows = _assistant(mc)
+        return rows if rows and rows[0]["status"] == "cancelled" else []
+
+    (reply,) = wait_for(cancelled, "the reply stored as cancelled")
+    assert reply["text"].startswith("d0 d1 d2 d3 d4 d5") and "d599" not in reply["text"]
+    screen = tmux.wait_screen("one", "cancelled")
+    assert "Traceback" not in screen
+    assert not tmux.dead("one")  # the app goes on
+    tmux.send("one", "C-q")
+    wait_for(lambda: tmux.dead("one"), "the TUI to quit")
