@@ -15,13 +15,17 @@ import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from megachat.api import MessagesClient
 
 APP_NAME = "megachat"
 DEFAULT_BASE_URL = "https://ai.megallm.io"  # same value as megachat.api.DEFAULT_BASE_URL
 DEFAULT_MODEL = "claude-sonnet-4"
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_THEME = "megachat-dark"
+DEFAULT_TIMEOUT = 600.0  # read timeout in seconds; the connect timeout stays 5 s
 ENV_API_KEY = "MEGALLM_API_KEY"
 ENV_BASE_URL = "MEGALLM_BASE_URL"
 
@@ -44,6 +48,7 @@ class Settings:
     rate_limit_requests: int = 50
     rate_limit_seconds: float = 60.0
     max_retries: int = 2
+    timeout: float = DEFAULT_TIMEOUT
     keymap: dict[str, str] = field(default_factory=dict)
     # Where each of api_key / base_url came from: "default", "file" or "environment".
     api_key_source: str = field(default="default", compare=False)
@@ -96,6 +101,11 @@ _KEYS: dict[str, tuple[str, str, str]] = {
     "system_prompt": ("system_prompt", "str", "default system prompt for new conversations"),
     "theme": ("theme", "str", f"TUI theme name (default {DEFAULT_THEME})"),
     "max_retries": ("max_retries", "nonnegint", "retries on 408/409/429/5xx (default 2)"),
+    "timeout": (
+        "timeout",
+        "posfloat",
+        f"read timeout in seconds (default {DEFAULT_TIMEOUT:g}; connect stays 5 s)",
+    ),
     "rate_limit.requests": ("rate_limit_requests", "nonnegint", "requests per window; 0 disables"),
     "rate_limit.per_seconds": ("rate_limit_seconds", "posfloat", "rate limit window in seconds"),
 }
@@ -210,7 +220,7 @@ def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str)
             if not isinstance(value, dict):
                 where = _where(path, text, key)
                 raise ConfigError(
-                    f"config file {where}: '{key}' must be a table, not {_describe(value)}"
+                    f"config file {where}: {key!r} must be a table, not {_describe(value)}"
                 )
             for sub, subvalue in value.items():
                 dotted = f"{key}.{sub}"
@@ -218,7 +228,7 @@ def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str)
                     if not isinstance(subvalue, str) or not subvalue.strip():
                         where = _where(path, text, sub)
                         raise ConfigError(
-                            f"config file {where}: '{dotted}' must be a key string such as"
+                            f"config file {where}: {dotted!r} must be a key string such as"
                             f' "ctrl+j", not {_describe(subvalue)}'
                         )
                     settings.keymap[sub] = subvalue
@@ -232,13 +242,13 @@ def _apply_key(settings: Settings, key: str, value: Any, path: Path, text: str) 
     if key not in _KEYS:
         where = _where(path, text, key)
         raise ConfigError(
-            f"config file {where}: unknown setting '{key}' (known: {', '.join(known_keys())})"
+            f"config file {where}: unknown setting {key!r} (known: {', '.join(known_keys())})"
         )
     attr, kind, _ = _KEYS[key]
     try:
         converted = _check_value(kind, value)
     except ValueError as exc:
-        raise ConfigError(f"config file {_where(path, text, key)}: '{key}' {exc}") from None
+        raise ConfigError(f"config file {_where(path, text, key)}: {key!r} {exc}") from None
     if kind == "secret" and not converted.strip():
         return  # an empty key counts as no key
     setattr(settings, attr, converted)
@@ -279,7 +289,7 @@ def parse_cli_value(key: str, text: str) -> Any:
     key = _canonical(key)
     if key.startswith("keymap."):
         if not text.strip():
-            raise ConfigError(f"'{key}' needs a key such as ctrl+j")
+            raise ConfigError(f"{key!r} needs a key such as ctrl+j")
         return text
     kind = _KEYS[key][1]
     value: Any = text
@@ -304,7 +314,7 @@ def _canonical(key: str) -> str:
         return key
     if key.startswith("keymap.") and len(key) > len("keymap."):
         return key
-    raise ConfigError(f"unknown setting '{key}' (known: {', '.join(known_keys())})")
+    raise ConfigError(f"unknown setting {key!r} (known: {', '.join(known_keys())})")
 
 
 def save_setting(key: str, value: Any, path: Path | None = None) -> Path:
@@ -396,3 +406,16 @@ def effective_value(settings: Settings, key: str) -> Any:
 
 def setting_names() -> list[str]:
     return [f.name for f in fields(Settings)]
+
+
+def make_client(settings: Settings) -> MessagesClient:
+    """The Messages client these settings describe; `ask` and the TUI both build it here."""
+    from megachat.api import MessagesClient, configure_rate_limit
+
+    configure_rate_limit(settings.rate_limit_requests, settings.rate_limit_seconds)
+    return MessagesClient(
+        api_key=settings.api_key or "",
+        base_url=settings.base_url,
+        max_retries=settings.max_retries,
+        timeout=settings.timeout,
+    )

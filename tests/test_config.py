@@ -182,3 +182,50 @@ def test_key_with_spaces_is_refused(xdg: Path) -> None:
     with pytest.raises(ConfigError):
         store_api_key("   ")
     assert not config.config_path().exists()
+
+
+def test_timeout_key_default_file_and_cli_value(xdg: Path) -> None:
+    """`timeout` is the read timeout in seconds (positive float, default 600)."""
+    assert load_settings().timeout == 600.0
+    assert "timeout" in config.known_keys()
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("timeout = 30\n")
+    assert load_settings().timeout == 30.0
+    assert isinstance(load_settings().timeout, float)
+    assert config.parse_cli_value("timeout", "2.5") == 2.5
+    save_setting("timeout", 2.5)
+    assert load_settings().timeout == 2.5
+    for bad in ("0", "-3", "nan", "inf", "x"):
+        with pytest.raises(ConfigError, match="'timeout' must be a positive number"):
+            config.parse_cli_value("timeout", bad)
+    path.write_text("timeout = true\n")
+    with pytest.raises(ConfigError, match=r"line 1: 'timeout' must be a positive number"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        ('"bad\\nkey" = 1\n', r"'bad\nkey'"),
+        ('"esc\\u001b[31mred" = 1\n', r"'esc\x1b[31mred'"),
+        ('"tab\\tkey" = "x"\n', r"'tab\tkey'"),
+        ('[rate_limit]\n"per\\rsec" = 1\n', r"'rate_limit.per\rsec'"),
+        ('[keymap]\n"se\\nnd" = 5\n', r"'keymap.se\nnd'"),
+        ('"line\\u2028sep" = 1\n', r"'line\u2028sep'"),
+    ],
+)
+def test_raw_key_names_are_quoted_repr_style_on_one_line(xdg: Path, text: str, quoted: str) -> None:
+    """A TOML key may hold newlines or escape sequences: the message quotes it with repr(), so it
+    stays one clean line (no raw newline, ESC or line separator reaches the terminal)."""
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert quoted in message, message
+    assert message.isprintable(), message
+    with pytest.raises(ConfigError) as info:
+        config.parse_cli_value("keymap.\nx", "")
+    assert "'keymap.\\nx'" in str(info.value) and str(info.value).isprintable()

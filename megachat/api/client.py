@@ -30,7 +30,8 @@ from megachat.api.types import Message
 
 DEFAULT_BASE_URL = "https://ai.megallm.io"
 API_VERSION = "2023-06-01"
-DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+CONNECT_TIMEOUT = 5.0
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=CONNECT_TIMEOUT)
 COUNT_TOKENS_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 MAX_MODEL_PAGES = 50
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
@@ -57,8 +58,8 @@ class MessagesClient:
         self.on_wait = on_wait
         if timeout is None:
             timeout = DEFAULT_TIMEOUT
-        elif not isinstance(timeout, httpx.Timeout):
-            timeout = httpx.Timeout(timeout)
+        elif not isinstance(timeout, httpx.Timeout):  # a number: the read timeout
+            timeout = httpx.Timeout(timeout, connect=CONNECT_TIMEOUT)
         self.timeout: httpx.Timeout = timeout
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, verify=_ssl_context())
         self._count_tokens_missing = False
@@ -297,6 +298,12 @@ class MessageStream:
     @property
     def snapshot(self) -> Message:
         return self._state.snapshot
+
+    @property
+    def skipped_events(self) -> int:
+        """Malformed stream events (undecodable ``data:`` lines) skipped so far: when non-zero
+        the reply may be missing text."""
+        return self._state.skipped_events
 
     @property
     def final_message(self) -> Message:

@@ -6,6 +6,7 @@ key (texts are scrubbed of it) and errors hold no httpx request/headers that cou
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Mapping
@@ -14,7 +15,12 @@ from typing import Any
 from megachat.api.types import Message
 
 MAX_MESSAGE_CHARS = 300
+MAX_HTML_CHARS = 160  # a proxy's error page, reduced to its words, stays a short line
 _SPACES = re.compile(r"\s+")
+_HTML_START = re.compile(r"^\s*(?:<!doctype\s+html|<html|<head|<body|<title|<h1|<center)", re.I)
+_HTML_DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.I | re.S)
+_HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
+_HTML_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
 
 
 class APIError(Exception):
@@ -141,7 +147,7 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     def __str__(self) -> str:
-        return f"timeout: {self.message}"
+        return f"timed out: {self.message}"
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
@@ -169,6 +175,23 @@ def one_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
     """Collapse whitespace and truncate, so a proxy's HTML page stays a readable one-liner."""
     text = _SPACES.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def looks_like_html(text: str, content_type: str = "") -> bool:
+    """An HTML error page (a proxy's or load balancer's), by content type or by its start."""
+    return "html" in content_type.lower() or _HTML_START.match(text) is not None
+
+
+def html_to_text(text: str) -> str:
+    """The words of an HTML page on one line: title first, tags and scripts dropped, entities
+    decoded, whitespace collapsed. ``<html><title>413 Too Large</title>...<h1>413 Too Large</h1>``
+    gives "413 Too Large" once, not twice."""
+    match = _HTML_TITLE.search(text)
+    title = one_line(html.unescape(_HTML_TAG.sub(" ", match.group(1)))) if match else ""
+    body = one_line(html.unescape(_HTML_TAG.sub(" ", _HTML_DROP.sub(" ", text))), limit=10**9)
+    if title and body.startswith(title):
+        body = body[len(title) :].strip()
+    return one_line(f"{title} {body}" if title else body, limit=MAX_HTML_CHARS)
 
 
 def scrub(value: Any, secret: str | None) -> Any:
@@ -218,9 +241,12 @@ def make_status_error(
     etype, msg, body_request_id = parse_error_body(body)
     if msg is None:
         text = scrub(raw.decode("utf-8", "replace"), secret) if raw else ""
-        msg = text or reason or "no error message"
         if body is None and text:
             body = text[:4096]
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        if text and looks_like_html(text, content_type):
+            text = html_to_text(text)
+        msg = text or reason or "no error message"
     request_id = headers.get("request-id") or headers.get("x-request-id") or body_request_id
     cls = status_error_class(status)
     return cls(

@@ -20,10 +20,13 @@ class StreamState:
 
     Dispatch is on the ``event:`` name. When a gateway omits ``event:`` lines, ``data.type``
     names the event instead (the official SDK would yield nothing for such a stream).
-    ``ping``, ``[DONE]``, unknown events and undecodable data are ignored.
+    ``ping``, ``[DONE]``, unknown events and undecodable data are ignored; undecodable data
+    (not JSON, or not a JSON object) is counted in ``skipped_events`` so a UI can say that the
+    reply may be incomplete. (The official SDK raises its JSONDecodeError instead, ending the
+    stream at the first broken line; skipping keeps the rest of the reply.)
     """
 
-    __slots__ = ("_acc", "_decoder", "request_id", "secret")
+    __slots__ = ("_acc", "_decoder", "request_id", "secret", "skipped_events")
 
     def __init__(
         self, model: str | None = None, *, request_id: str | None = None, secret: str | None = None
@@ -32,6 +35,7 @@ class StreamState:
         self._acc = Accumulator(model)
         self.request_id = request_id
         self.secret = secret
+        self.skipped_events = 0  # malformed data lines dropped so far
 
     @property
     def snapshot(self) -> Message:
@@ -58,8 +62,10 @@ class StreamState:
                 try:
                     parsed = loads(data)
                 except (ValueError, RecursionError):  # RecursionError: [[[[... 100k deep
+                    self.skipped_events += 1
                     continue
                 if not isinstance(parsed, dict) or not isinstance(parsed.get("type"), str):
+                    self.skipped_events += 1
                     continue
                 name = parsed["type"]
             elif name == "ping":
@@ -68,8 +74,10 @@ class StreamState:
                 try:
                     parsed = loads(data)
                 except (ValueError, RecursionError):  # RecursionError: [[[[... 100k deep
+                    self.skipped_events += 1
                     continue
                 if not isinstance(parsed, dict):
+                    self.skipped_events += 1
                     continue
             if name == "error":
                 raise make_stream_error(

@@ -2,14 +2,20 @@
 
 Messages hold Messages-API content blocks so that what is stored, exported and sent is the same
 structure. Images are held in memory as base64 blocks; the store keeps their bytes once, by sha256.
+The file an image came from is display-only metadata beside the blocks (ChatMessage.image_names,
+keyed by the sha256 of the image bytes), so it never reaches a request or a JSON export.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
+import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Literal
 
 from megachat.chat.ids import new_id
@@ -87,6 +93,8 @@ class ChatMessage:
     usage: dict | None = None
     stop_reason: str | None = None
     model: str | None = None
+    # sha256 of an image's bytes -> the file name it was attached under (display only, not sent)
+    image_names: dict[str, str] = field(default_factory=dict)
 
     def text(self) -> str:
         """Plain text of the text blocks."""
@@ -95,6 +103,23 @@ class ChatMessage:
     def images(self) -> list[dict]:
         """The image blocks."""
         return [b for b in self.content if b.get("type") == "image"]
+
+    def image_name(self, block: dict) -> str | None:
+        """The file name an image block of this message was attached under, when known."""
+        if not self.image_names:
+            return None
+        source = block.get("source") if isinstance(block, dict) else None
+        if not isinstance(source, dict):
+            return None
+        sha = source.get("sha256")
+        if not isinstance(sha, str) and source.get("type") == "base64":
+            try:
+                sha = hashlib.sha256(
+                    base64.b64decode(source.get("data") or "", validate=True)
+                ).hexdigest()
+            except (binascii.Error, ValueError, TypeError):
+                return None
+        return self.image_names.get(sha) if isinstance(sha, str) else None
 
     def set_text(self, text: str) -> None:
         """Replace the text (keeping non-text blocks before it); used while a reply streams."""
@@ -126,12 +151,17 @@ class Conversation:
 
     def add_user(self, text: str, images: Iterable[PreparedImage] = ()) -> ChatMessage:
         """Append a user turn (images first, then the text, as the API recommends)."""
+        images = list(images)
         content = [image_block(img) for img in images]
         if text.strip():
             content.append({"type": "text", "text": text})
         if not content:
             raise ValueError("an empty message (no text, no images)")
         msg = ChatMessage(role="user", content=content)
+        # the file name only: the directories it was attached from are nobody's business
+        msg.image_names = {
+            img.sha256: PurePath(img.name).name for img in images if PurePath(img.name).name
+        }
         self.messages.append(msg)
         if not self.title:
             self.title = title_from(text)
@@ -189,6 +219,17 @@ class Conversation:
         if stream:
             body["stream"] = True
         return body
+
+    def truncate_from(self, message_id: str) -> list[ChatMessage]:
+        """Remove the message with that id and every later one (as Store.delete_messages_from
+        does); returns the removed messages. KeyError when no message has that id."""
+        for index, msg in enumerate(self.messages):
+            if msg.id == message_id:
+                removed = self.messages[index:]
+                del self.messages[index:]
+                self.updated_at = max(self.updated_at, time.time())
+                return removed
+        raise KeyError(message_id)
 
     def last(self, role: Role | None = None) -> ChatMessage | None:
         """The last message (of a role)."""

@@ -2,7 +2,7 @@
 
 The JSON is `{id, title, model, system, temperature, messages}` where `messages` are exactly the
 Messages API shapes that would be sent next (CONTRACT.md): build_request's messages, images as
-base64 blocks.
+base64 blocks. Image file names (display metadata) appear in the Markdown only, never in the JSON.
 """
 
 from __future__ import annotations
@@ -42,7 +42,13 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _image_line(block: dict) -> str:
+def _md_escape(text: str) -> str:
+    """Text shown literally in Markdown (a file name cannot open emphasis, links or code)."""
+    text = " ".join(text.split())
+    return "".join("\\" + ch if ch in "\\`*_[]()<>#!|~" else ch for ch in text)
+
+
+def _image_line(block: dict, name: str | None = None) -> str:
     source = block.get("source") or {}
     media_type = source.get("media_type", "image")
     detail = media_type
@@ -56,6 +62,8 @@ def _image_line(block: dict) -> str:
             )
         except (binascii.Error, ValueError):
             pass
+    if name:
+        detail = f"{_md_escape(name)}, {detail}"
     return f"*[image: {detail}]*"
 
 
@@ -84,7 +92,7 @@ def to_markdown(conv: Conversation) -> str:
             if kind == "text":
                 lines += [block.get("text", "").rstrip(), ""]
             elif kind == "image":
-                lines += [_image_line(block), ""]
+                lines += [_image_line(block, msg.image_name(block)), ""]
             elif kind == "thinking":
                 lines += ["> *thinking:* " + " ".join(block.get("thinking", "").split()), ""]
             else:

@@ -104,7 +104,13 @@ V2 = [
     "INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild')",
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2]
+# v3: the file name an image was attached under, per message (for display only: it is never part
+# of the content blocks, so it is never sent to the API nor exported as JSON).
+V3 = [
+    "ALTER TABLE message_attachments ADD COLUMN name TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -57,6 +57,10 @@ class ConversationNotFound(StoreError):
     """No conversation with that id (or the id prefix is ambiguous)."""
 
 
+class MessageNotFound(StoreError):
+    """The conversation exists but holds no message with that id."""
+
+
 class CorruptDatabaseError(StoreError):
     """The database file is not a readable SQLite database. It has been moved aside (never
     overwritten) to `moved_to`; opening the same path again starts a new, empty database."""
@@ -186,6 +190,38 @@ class _Connection(sqlite3.Connection):
         return super().execute(sql, parameters)
 
 
+_READ_ONLY_WORDS = ("readonly", "read-only", "unable to open", "permission denied")
+
+
+def _with_write_hint(message: str, path: Path, exc: BaseException) -> str:
+    """The message, plus which directory (or file) is not writable when that is the cause.
+
+    SQLite only says "attempt to write a readonly database" or "unable to open database file";
+    naming the data directory tells the user what to fix. os.access also sees a read-only mount
+    (even for root, who ignores permission bits)."""
+    import errno
+
+    if isinstance(exc, OSError) and not isinstance(exc, sqlite3.Error):
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return message
+    elif not any(word in str(exc).lower() for word in _READ_ONLY_WORDS):
+        return message
+    data_dir = path.parent
+    existing = data_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        if existing == data_dir:
+            return f"{message}; the data directory {data_dir} is not writable"
+        return (
+            f"{message}; the data directory {data_dir} cannot be created"
+            f" ({existing} is not writable)"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{message}; the database file {path} is not writable"
+    return message
+
+
 class Store:
     """The conversation database at `path` (created with its directory when missing)."""
 
@@ -202,7 +238,8 @@ class Store:
                 factory=_Connection,
             )
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"{self.path}: cannot open the database ({exc})") from None
+            message = f"{self.path}: cannot open the database ({exc})"
+            raise StoreError(_with_write_hint(message, self.path, exc)) from None
         try:
             self._setup(conn)
         except SchemaTooNewError as exc:
@@ -212,7 +249,7 @@ class Store:
             conn.close()
             if _is_corruption(exc):
                 raise CorruptDatabaseError(self.path, _set_aside(self.path), str(exc)) from None
-            raise StoreError(f"{self.path}: {exc}") from None
+            raise StoreError(_with_write_hint(f"{self.path}: {exc}", self.path, exc)) from None
         self._conn = conn
 
     @staticmethod
@@ -275,7 +312,7 @@ class Store:
         try:
             yield
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from exc
+            raise StoreError(_with_write_hint(f"{self.path}: {exc}", self.path, exc)) from exc
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -375,6 +412,15 @@ class Store:
                 raise StoreError(
                     f"{self.path}: a message of conversation {conv_id} is unreadable ({exc})"
                 ) from None
+            by_id = {m.id: m for m in messages}
+            for msg_id, sha, name in self._conn.execute(
+                """SELECT ma.message_id, ma.sha256, ma.name FROM message_attachments ma
+                   JOIN messages m ON m.id = ma.message_id
+                   WHERE m.conversation_id = ? AND ma.name IS NOT NULL""",
+                (conv_id,),
+            ):
+                if msg_id in by_id:
+                    by_id[msg_id].image_names[sha] = name
             self._hydrate(messages)
         try:
             return Conversation(
@@ -449,6 +495,51 @@ class Store:
                 )
             return cur.rowcount > 0
 
+    def delete_messages_from(self, conv_id: str, message_id: str) -> int:
+        """Delete a message and every later message of its conversation, in one transaction
+        (regenerate, edit-and-resend, retry). The message count, the search index and the images
+        no other message uses follow; updated_at becomes now. Returns how many were deleted.
+        ConversationNotFound for an unknown conversation, MessageNotFound when the conversation
+        has no message with that id."""
+        with self._write() as conn:
+            if (
+                conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conv_id,)).fetchone()
+                is None
+            ):
+                raise ConversationNotFound(f"no conversation with id {conv_id!r}")
+            row = conn.execute(
+                "SELECT position FROM messages WHERE conversation_id = ? AND id = ?",
+                (conv_id, message_id),
+            ).fetchone()
+            if row is None:
+                raise MessageNotFound(
+                    f"conversation {conv_id!r} has no message with id {message_id!r}"
+                )
+            shas = [
+                r[0]
+                for r in conn.execute(
+                    """SELECT DISTINCT ma.sha256 FROM message_attachments ma
+                       JOIN messages m ON m.id = ma.message_id
+                       WHERE m.conversation_id = ? AND m.position >= ?""",
+                    (conv_id, row[0]),
+                )
+            ]
+            cur = conn.execute(
+                "DELETE FROM messages WHERE conversation_id = ? AND position >= ?",
+                (conv_id, row[0]),
+            )
+            for sha in shas:
+                conn.execute(
+                    """DELETE FROM attachments WHERE sha256 = ? AND NOT EXISTS
+                       (SELECT 1 FROM message_attachments WHERE sha256 = ?)""",
+                    (sha, sha),
+                )
+            conn.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
+                (time.time(), conv_id),
+            )
+            return cur.rowcount
+
     # -- messages ---------------------------------------------------------------------------
 
     def _dehydrate(self, conn: sqlite3.Connection, content: list[dict]) -> tuple[str, list[str]]:
@@ -506,15 +597,22 @@ class Store:
             if "FOREIGN KEY" in str(exc):
                 raise ConversationNotFound(f"no conversation with id {conv_id!r}") from None
             raise StoreError(f"cannot store message {msg.id}: {exc}") from None
-        for sha in shas:
-            conn.execute(
-                "INSERT OR IGNORE INTO message_attachments (message_id, sha256) VALUES (?, ?)",
-                (msg.id, sha),
-            )
+        self._link_attachments(conn, msg, shas)
         conn.execute(
             "UPDATE conversations SET updated_at = max(updated_at, ?) WHERE id = ?",
             (msg.created_at, conv_id),
         )
+
+    @staticmethod
+    def _link_attachments(conn: sqlite3.Connection, msg: ChatMessage, shas: list[str]) -> None:
+        """Record which attachments the message uses, with the file name each came from."""
+        for sha in shas:
+            conn.execute(
+                """INSERT INTO message_attachments (message_id, sha256, name) VALUES (?, ?, ?)
+                   ON CONFLICT (message_id, sha256)
+                   DO UPDATE SET name = coalesce(excluded.name, name)""",
+                (msg.id, sha, msg.image_names.get(sha) or None),
+            )
 
     def append_message(self, conv_id: str, msg: ChatMessage) -> None:
         """Append one message at the end of a stored conversation (its own short transaction).
@@ -591,11 +689,7 @@ class Store:
             )
             if cur.rowcount == 0:
                 raise StoreError(f"no stored message with id {msg.id!r}")
-            for sha in shas:
-                conn.execute(
-                    "INSERT OR IGNORE INTO message_attachments (message_id, sha256) VALUES (?, ?)",
-                    (msg.id, sha),
-                )
+            self._link_attachments(conn, msg, shas)
             conn.execute(
                 """UPDATE conversations SET updated_at = max(updated_at, ?)
                    WHERE id = (SELECT conversation_id FROM messages WHERE id = ?)""",

@@ -79,12 +79,14 @@ class ReplyFinished:
     """The reply ended; message.status is complete, interrupted or error.
 
     `response` is the API's final Message object (None when the reply did not complete);
-    `error` is the APIError about to be raised, if any.
+    `error` is the APIError about to be raised, if any; `skipped_events` counts malformed stream
+    events the API layer dropped (non-zero: the reply may be missing text, tell the user).
     """
 
     message: ChatMessage
     response: dict | None = None
     error: BaseException | None = field(default=None)
+    skipped_events: int = 0
 
 
 TurnEvent = ReplyStarted | ReplyText | ReplyEvent | Waiting | ReplyFinished
@@ -207,6 +209,12 @@ class Turn:
         if client_hook is not None:
             client_hook(notice)
 
+    @property
+    def skipped_events(self) -> int:
+        """Malformed stream events skipped so far (0 without a stream)."""
+        count = getattr(self._stream, "skipped_events", 0) if self._stream is not None else 0
+        return count if isinstance(count, int) else 0
+
     # -- reply lifecycle -------------------------------------------------------------------------
 
     def _start(self, api_message: dict | None) -> None:
@@ -275,7 +283,7 @@ class Turn:
         self.message.stop_reason = final.get("stop_reason")
         self.message.model = final.get("model") or self.message.model
         self._finish("complete")
-        self._emit(ReplyFinished(self.message, final))
+        self._emit(ReplyFinished(self.message, final, skipped_events=self.skipped_events))
 
     def _finish(self, status: str) -> None:
         assert self.message is not None
@@ -307,7 +315,7 @@ class Turn:
         else:
             self.message.content = self._current_content()
         self._finish(_failure_status(exc))
-        self._emit(ReplyFinished(self.message, None, exc))
+        self._emit(ReplyFinished(self.message, None, exc, skipped_events=self.skipped_events))
 
     # -- persistence -----------------------------------------------------------------------------
 

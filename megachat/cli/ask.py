@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from megachat.chat.images import PreparedImage
     from megachat.chat.presets import RenderedPreset
     from megachat.chat.store import Store
+    from megachat.chat.turn import ReplyFinished
     from megachat.config import Settings
 
 
@@ -196,9 +197,9 @@ async def _ask_turn(
 
     writer = ReplyWriter(terminal=sys.stdout.isatty())
     finished: ReplyFinished | None = None
+    turn = Turn(conv, client, store, prefill=prefill, stream=stream)
     try:
         async with client:
-            turn = Turn(conv, client, store, prefill=prefill, stream=stream)
             try:
                 async for event in turn.events():
                     if isinstance(event, ReplyText):
@@ -212,10 +213,63 @@ async def _ask_turn(
                 if not as_json:
                     writer.finish()
     except APIError as exc:
-        raise CLIError(str(exc)) from None
+        _warn_skipped(finished)
+        raise CLIError(
+            failure_message(
+                exc,
+                finished,
+                saved=store is not None,
+                prefill=turn.prefill,
+                read_timeout=_read_timeout(client),
+            )
+        ) from None
+    _warn_skipped(finished)
     if as_json and finished is not None:
         write(dumps(finished.response or _message_dict(finished.message)) + "\n")
     return EXIT_OK
+
+
+def _warn_skipped(finished: ReplyFinished | None) -> None:
+    """One stderr line when the stream had malformed events (the reply may miss text)."""
+    count = finished.skipped_events if finished is not None else 0
+    if count:
+        events = "event" if count == 1 else "events"
+        inform(f"warning: {count} malformed stream {events} skipped; the reply may be incomplete")
+
+
+def _read_timeout(client: MessagesClient) -> float | None:
+    timeout = getattr(client, "timeout", None)
+    read = getattr(timeout, "read", None)
+    return read if isinstance(read, int | float) else None
+
+
+def failure_message(
+    exc: BaseException,
+    finished: ReplyFinished | None,
+    *,
+    saved: bool,
+    prefill: str = "",
+    read_timeout: float | None = None,
+) -> str:
+    """The one error line for a failed turn: the API error, plus what the user can do next."""
+    from megachat.api import APITimeoutError, AuthenticationError, StreamInterrupted
+
+    text = str(exc)
+    if isinstance(exc, AuthenticationError):
+        return f"{text}; check MEGALLM_API_KEY or run `megachat key set`"
+    if isinstance(exc, StreamInterrupted):
+        message = finished.message if finished is not None else None
+        received = message.text() if message is not None else ""
+        kept = saved and message is not None and message.status == "interrupted"
+        if kept and received.strip() and received != prefill:
+            return f"{text}; the partial reply was saved; continue with `megachat ask -c`"
+        return text
+    if isinstance(exc, APITimeoutError) and read_timeout is not None:
+        return (
+            f"{text} (no answer within {read_timeout:g} s; "
+            "raise it with `megachat config set timeout SECONDS`)"
+        )
+    return text
 
 
 def _message_dict(message: ChatMessage) -> dict[str, Any]:

@@ -58,15 +58,11 @@ def require_key(settings: Settings) -> str:
 
 
 def make_client(settings: Settings) -> MessagesClient:
-    """A Messages client configured from the settings (rate limit, retries, base URL)."""
-    from megachat.api import MessagesClient, configure_rate_limit
+    """The configured client; exit 2 before any request when there is no key."""
+    from megachat import config
 
-    configure_rate_limit(settings.rate_limit_requests, settings.rate_limit_seconds)
-    return MessagesClient(
-        api_key=require_key(settings),
-        base_url=settings.base_url,
-        max_retries=settings.max_retries,
-    )
+    require_key(settings)
+    return config.make_client(settings)
 
 
 def resolve_id(store: Store, conv_id: str) -> str:

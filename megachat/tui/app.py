@@ -156,16 +156,9 @@ class MegachatApp(App[int]):
     def client(self) -> MessagesClient:
         """The one MessagesClient (httpx is imported here, after the first frame)."""
         if self._client is None:
-            from megachat.api import MessagesClient, configure_rate_limit
+            from megachat.config import make_client
 
-            configure_rate_limit(
-                self.settings.rate_limit_requests, self.settings.rate_limit_seconds
-            )
-            self._client = MessagesClient(
-                api_key=self.settings.api_key or "",
-                base_url=self.settings.base_url,
-                max_retries=self.settings.max_retries,
-            )
+            self._client = make_client(self.settings)
         return self._client
 
     async def set_api_key(self, key: str, *, save: bool = True) -> None:

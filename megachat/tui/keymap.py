@@ -48,10 +48,10 @@ MAIN_KEYS: tuple[KeySpec, ...] = (
     KeySpec("copy_code", "k", "copy_code", "Copy a code block of the focused message"),
 )
 
-# Bindings of the prompt input (checked before the TextArea inserts text).
+# Bindings of the prompt input (PromptInput runs them itself, in order with typed text).
 PROMPT_KEYS: tuple[KeySpec, ...] = (
-    KeySpec("send", "enter", "submit", "Send", show=True, priority=True),
-    KeySpec("newline", "shift+enter,ctrl+j", "newline", "Newline", priority=True),
+    KeySpec("send", "enter", "submit", "Send", show=True),
+    KeySpec("newline", "shift+enter,ctrl+j", "newline", "Newline"),
 )
 
 # Bindings of the attachments strip.

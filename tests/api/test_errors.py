@@ -97,9 +97,32 @@ async def test_non_json_body_falls_back_to_one_truncated_line(fake_server: FakeS
     err = await _error(fake_server, Reply(status=502, body=html, headers=NO_RETRY))
     assert isinstance(err, InternalServerError)
     assert err.error_type is None
-    assert err.message.startswith("<html> <body> <h1>502 Bad Gateway</h1>")
-    assert "\n" not in str(err) and len(err.message) <= 300
-    assert str(err).startswith("http_error (HTTP 502): <html>")
+    # an HTML page is reduced to its words (tags gone, whitespace collapsed), one short line
+    assert err.message.startswith("502 Bad Gateway xxx")
+    assert "<" not in err.message and "\n" not in str(err) and len(err.message) <= 160
+    assert str(err).startswith("http_error (HTTP 502): 502 Bad Gateway")
+    assert err.body.startswith("<html>")  # the raw page is kept on the error
+
+
+async def test_html_error_page_becomes_one_clean_line(fake_server: FakeServer) -> None:
+    page = (
+        "<!DOCTYPE html>\n<html><head><title>413 Request Entity Too Large</title>\n"
+        "<style>body { color: red }</style><script>var x = '<b>';</script></head>\n"
+        "<body><center><h1>413 Request Entity Too Large</h1></center>\n<hr>"
+        "<center>nginx &amp; friends</center>\n<!-- a comment --></body></html>\n"
+    )
+    err = await _error(
+        fake_server,
+        Reply(status=413, body=page, headers={**NO_RETRY, "content-type": "text/html"}),
+    )
+    assert str(err) == ("http_error (HTTP 413): 413 Request Entity Too Large nginx & friends")
+
+
+async def test_plain_text_error_body_is_not_treated_as_html(fake_server: FakeServer) -> None:
+    err = await _error(
+        fake_server, Reply(status=502, body="upstream <timeout> 3 < 4", headers=NO_RETRY)
+    )
+    assert str(err) == "http_error (HTTP 502): upstream <timeout> 3 < 4"
 
 
 async def test_empty_body_uses_the_reason_phrase(fake_server: FakeServer) -> None:

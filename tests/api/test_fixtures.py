@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import anthropic
@@ -10,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from megachat.api import MessagesClient, StreamError, StreamInterrupted
-from megachat.api.stream import accumulate_bytes
+from megachat.api.stream import StreamState, accumulate_bytes
 from tests.api.helpers import (
     BODY,
     EXPECTED,
@@ -142,3 +143,47 @@ async def test_stream_without_event_lines_falls_back_to_data_type(fake_server: F
         with pytest.raises(AssertionError):
             await stream.get_final_message()
     await sdk.close()
+
+
+async def test_malformed_data_line_is_skipped_and_counted_where_sdk_raises(
+    fake_server: FakeServer,
+) -> None:
+    """A deliberate difference from the SDK: one undecodable `data:` line (a truncated delta).
+
+    The official SDK json-decodes every data line and raises json.JSONDecodeError out of the
+    iteration, so the whole reply is lost at the first broken line. MessageStream skips the line,
+    keeps the rest of the reply and counts it in `skipped_events`, so the UI can warn that the
+    reply may be incomplete (`megachat ask` prints one warning line).
+    """
+    raw = fixture_bytes("02_text_basic_sdk.sse")
+    broken = b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"del\n\n'
+    cut = raw.index(b"event: content_block_stop")
+    stream_bytes = raw[:cut] + broken + raw[cut:]
+    fake_server.enqueue(Reply(sse=stream_bytes), Reply(sse=stream_bytes))
+    async with MessagesClient(api_key=KEY, base_url=fake_server.base_url) as client:
+        stream = client.stream(BODY)
+        async with stream:
+            assert stream.skipped_events == 0
+            message = await stream.get_final_message()
+            assert stream.skipped_events == 1
+    assert_matches_sdk(message, EXPECTED["02_text_basic_sdk.sse"]["final_message"])
+    sdk = anthropic.AsyncAnthropic(base_url=fake_server.base_url, api_key=KEY, max_retries=0)
+    async with sdk.messages.stream(**BODY) as sdk_stream:
+        with pytest.raises(json.JSONDecodeError):
+            await sdk_stream.get_final_message()
+    await sdk.close()
+
+
+def test_skipped_events_counts_undecodable_data_only() -> None:
+    """Non-JSON and non-object data count; pings, [DONE], comments and unknown events do not."""
+    state = StreamState("claude-sonnet-4")
+    state.feed(
+        b"event: ping\ndata: {}\n\n"
+        b"data: [DONE]\n\n"
+        b": comment\n\n"
+        b'event: future_event\ndata: {"type":"future_event"}\n\n'
+        b"event: content_block_delta\ndata: not json\n\n"
+        b"data: [1, 2]\n\n"
+        b'event: message_delta\ndata: "a string"\n\n'
+    )
+    assert state.skipped_events == 3

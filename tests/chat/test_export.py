@@ -60,8 +60,18 @@ def test_markdown_export(tmp_path: Path) -> None:
     assert md.startswith("# What does this chart show?\n")
     assert "- model: `model-a`" in md
     assert "## User" in md and "## Assistant" in md
-    assert "*[image: image/png, " in md and "30x20]*" in md
+    assert "*[image: chart.dat, image/png, " in md and "30x20]*" in md
     assert "A rising line." in md
     assert "## Assistant (interrupted)" in md
     assert "````\nUse ``` fences\n````" in md  # a longer fence than any inside
     assert "base64" not in md
+
+
+def test_markdown_image_name_is_literal(tmp_path: Path) -> None:
+    path = tmp_path / "*bold* [link](x) `code`.png"
+    path.write_bytes(make_image("PNG", (8, 8)))
+    conv = Conversation(model="m")
+    conv.add_user("see", [load_image(path)])
+    md = to_markdown(conv)
+    assert r"*[image: \*bold\* \[link\]\(x\) \`code\`.png, image/png, " in md
+    assert "bold" not in json.dumps(to_json(conv))

@@ -286,7 +286,7 @@ def test_migration_from_v1(db_path: Path) -> None:
     )
     conn.close()
     with Store(db_path) as store:
-        assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == 2
+        assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == 3
         [summary] = store.list()
         assert (summary.id, summary.title, summary.message_count) == ("c1", "Old chat", 2)
         assert store.search("zebra")[0].message_id == "m1"
@@ -490,3 +490,150 @@ def test_lone_surrogates_from_model_output_are_stored_not_fatal(tmp_path):
     loaded = store.get(conv.id)
     assert loaded.title == "bad \ufffd title"
     assert loaded.messages[0].text() == "title \ufffd here"
+
+
+# -- deleting from a message on (regenerate / edit-and-resend / retry) ------------------------
+
+
+def _msg_ids(store: Store, conv_id: str) -> list[str]:
+    return [m.id for m in store.get(conv_id).messages]
+
+
+def test_delete_messages_from_trims_count_search_and_images(
+    store: Store, db_path: Path, tmp_path: Path
+) -> None:
+    own, shared = tmp_path / "own.png", tmp_path / "shared.png"
+    own.write_bytes(make_image("PNG", (12, 10)))
+    shared.write_bytes(make_image("PNG", (14, 10)))
+    own_img, shared_img = load_image(own), load_image(shared)
+    a = Conversation(model="m", created_at=1_000.0)
+    a.add_user("alpha question")
+    a.add_assistant("bravo answer", status="complete")
+    a.add_user("charlie pictures", [own_img, shared_img])
+    a.add_assistant("delta description", status="complete")
+    b = Conversation(model="m")
+    b.add_user("charlie elsewhere", [shared_img])
+    b.add_assistant("echo reply", status="complete")
+    store.create(a)
+    store.create(b)
+    before = {s.id: s for s in store.list()}
+    assert before[a.id].message_count == 4
+
+    deleted = store.delete_messages_from(a.id, a.messages[2].id)
+
+    assert deleted == 2
+    assert _msg_ids(store, a.id) == [m.id for m in a.messages[:2]]
+    after = {s.id: s for s in store.list()}
+    assert after[a.id].message_count == 2
+    assert after[a.id].updated_at > before[a.id].updated_at
+    assert store.search("delta") == []
+    assert [h.conversation_id for h in store.search("charlie")] == [b.id]
+    assert store.search("bravo")[0].conversation_id == a.id
+    assert store.attachment(own_img.sha256) is None  # no other message used it
+    assert store.attachment(shared_img.sha256) is not None  # b still does
+    # the other conversation is untouched
+    assert after[b.id].message_count == 2
+    assert _msg_ids(store, b.id) == [m.id for m in b.messages]
+    assert store.get(b.id).messages[0].image_name(b.messages[0].images()[0]) == "shared.png"
+    conn = sqlite3.connect(db_path)
+    links = conn.execute("SELECT message_id FROM message_attachments").fetchall()
+    conn.close()
+    assert links == [(b.messages[0].id,)]
+    # appending after the cut goes on at the end, and search finds the new text
+    a.truncate_from(a.messages[2].id)
+    a.add_user("foxtrot follow-up")
+    assert store.save(a) == 1
+    assert [m.text() for m in store.get(a.id).messages] == [
+        "alpha question",
+        "bravo answer",
+        "foxtrot follow-up",
+    ]
+    assert store.search("foxtrot")[0].conversation_id == a.id
+    # from the first message: the conversation stays, empty
+    assert store.delete_messages_from(a.id, a.messages[0].id) == 3
+    assert store.get(a.id).messages == []
+    assert {s.id: s for s in store.list()}[a.id].message_count == 0
+
+
+def test_delete_messages_from_unknown_ids(store: Store) -> None:
+    from megachat.chat.store import MessageNotFound
+
+    a, b = new_conv("one"), new_conv("two")
+    store.create(a)
+    store.create(b)
+    with pytest.raises(ConversationNotFound):
+        store.delete_messages_from("nope", a.messages[0].id)
+    with pytest.raises(MessageNotFound, match="no message with id"):
+        store.delete_messages_from(a.id, "missing")
+    with pytest.raises(StoreError):  # a message of another conversation is not this one's
+        store.delete_messages_from(a.id, b.messages[0].id)
+    assert len(store.get(a.id).messages) == 1 and len(store.get(b.id).messages) == 1
+
+
+def test_truncate_from_in_memory() -> None:
+    conv = new_conv("one")
+    conv.add_assistant("two", status="complete")
+    conv.add_user("three")
+    keep = conv.messages[0]
+    removed = conv.truncate_from(conv.messages[1].id)
+    assert [m.text() for m in removed] == ["two", "three"]
+    assert conv.messages == [keep]
+    with pytest.raises(KeyError):
+        conv.truncate_from("missing")
+
+
+# -- image file names: shown, stored, never sent ----------------------------------------------
+
+
+def test_image_names_survive_a_reload_but_are_never_sent_or_exported(
+    store: Store, db_path: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from megachat.chat.export import to_json_text, to_markdown
+
+    path = tmp_path / "secret-holiday-kitten.png"
+    path.write_bytes(make_image("PNG", (16, 12)))
+    img = load_image(path)
+    conv = Conversation(model="m")
+    msg = conv.add_user("look", [img])
+    assert msg.image_name(msg.images()[0]) == "secret-holiday-kitten.png"  # no directories
+    store.create(conv)
+
+    got = store.get(conv.id)
+    block = got.messages[0].images()[0]
+    assert got.messages[0].image_name(block) == "secret-holiday-kitten.png"
+    assert set(block) == {"type", "source"}  # the block itself stays the API shape
+    for body in (got.build_request(), conv.build_request(stream=False)):
+        assert "kitten" not in json.dumps(body)
+    assert "kitten" not in to_json_text(got)
+    assert "kitten" not in to_json_text(conv)
+    assert "secret-holiday-kitten.png" in to_markdown(got)  # the document for reading says it
+    conn = sqlite3.connect(db_path)
+    contents = [r[0] for r in conn.execute("SELECT content FROM messages")]
+    conn.close()
+    assert not any("kitten" in c for c in contents)
+    assert got.build_request() == conv.build_request()
+
+
+def test_export_json_command_leaves_image_names_out(tmp_path: Path) -> None:
+    from tests.cli.conftest import _base_env
+
+    env = _base_env(tmp_path)
+    path = tmp_path / "kitten-on-sofa.png"
+    path.write_bytes(make_image("PNG", (16, 12)))
+    with Store(tmp_path / "data" / "megachat" / "megachat.db") as s:
+        conv = Conversation(model="m")
+        conv.add_user("look", [load_image(path)])
+        s.create(conv)
+    result = subprocess.run(
+        [sys.executable, "-m", "megachat", "export", conv.id, "--format", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"type": "image"' in result.stdout
+    assert "kitten" not in result.stdout

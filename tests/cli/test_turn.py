@@ -305,3 +305,43 @@ async def test_concurrent_turns_on_one_client_each_hear_only_their_own_waits(
         assert isinstance(events[-1], ReplyFinished)
         assert events[-1].message.status == "complete"
     assert client.on_wait is None
+
+
+async def test_skipped_malformed_events_are_surfaced(fake_server: FakeServer) -> None:
+    """The API layer skips undecodable data lines; the turn says how many on ReplyFinished so
+    every face can warn that the reply may be incomplete."""
+    events = message_events([{"type": "text", "text": "ab", "chunks": 2}])
+    broken = "event: content_block_delta\ndata: {not json\n\n"
+    fake_server.enqueue(Reply(sse=[*events[:4], broken, *events[4:]]), sse_text_reply("fine"))
+    async with client_for(fake_server) as client:
+        first = await collect(Turn(new_conversation(), client, None))
+        second = await collect(Turn(new_conversation(), client, None))
+    done = [e for e in first if isinstance(e, ReplyFinished)]
+    assert len(done) == 1 and done[0].skipped_events == 1
+    assert done[0].message.text() == "ab" and done[0].message.status == "complete"
+    assert [e.skipped_events for e in second if isinstance(e, ReplyFinished)] == [0]
+
+
+async def test_skipped_events_are_reported_on_a_failed_reply_too(fake_server: FakeServer) -> None:
+    events = message_events([{"type": "text", "text": "ab", "chunks": 2}])
+    broken = "event: content_block_delta\ndata: [1]\n\n"
+    fake_server.enqueue(Reply(sse=[*events[:4], broken, *events[4:5]], drop_after_events=6))
+    async with client_for(fake_server) as client:
+        turn = Turn(new_conversation(), client, None)
+        seen: list[object] = []
+        with pytest.raises(StreamInterrupted):
+            async for event in turn.events():
+                seen.append(event)
+    done = [e for e in seen if isinstance(e, ReplyFinished)]
+    assert len(done) == 1 and done[0].skipped_events == 1
+    assert done[0].message.status == "interrupted"
+    assert turn.skipped_events == 1
+
+
+async def test_non_streaming_turn_reports_no_skipped_events(fake_server: FakeServer) -> None:
+    from tests.fakeserver import message_reply
+
+    fake_server.enqueue(message_reply("whole"))
+    async with client_for(fake_server) as client:
+        events = await collect(Turn(new_conversation(), client, None, stream=False))
+    assert [e.skipped_events for e in events if isinstance(e, ReplyFinished)] == [0]

@@ -82,6 +82,7 @@ def test_read_only_data_dir(mc: Sandbox, data_mount: Path) -> None:
     # SQLite says "attempt to write a readonly database" or "unable to open database file"
     assert str(mc.db) in line
     assert any(w in line.lower() for w in ("read-only", "readonly", "unable to open")), line
+    assert line.endswith(f"; the data directory {mc.data_dir} is not writable"), line
     # the turn could not be stored, so it was not sent (nothing the user cannot see is lost)
     assert len(mc.server.requests_to()) == before
     # reading still works on a read-only disk: nothing lost
@@ -98,7 +99,11 @@ def test_read_only_data_dir_before_the_first_run(mc: Sandbox, data_mount: Path) 
     result = mc.run("ask", "hello")
     assert result.returncode == 1
     line = one_error_line(result.stderr)
-    assert "megachat.db" in line or "megachat" in line
+    assert str(mc.db) in line
+    # the data dir does not exist yet and cannot be made: say which directory is read-only
+    assert line.endswith(
+        f"; the data directory {mc.data_dir} cannot be created ({data_mount} is not writable)"
+    ), line
     assert mc.server.requests_to() == []
 
 

@@ -1,9 +1,9 @@
 """A server that never answers, or stops answering mid-reply: the read timeout.
 
-Neither the CLI nor config.toml can set the client's timeout (default: connect 5 s, read 600 s),
-so these drive the one send path in-process: the real MessagesClient with a short timeout over
-real sockets, the real Turn, a real SQLite Store in tmp_path. (The CLI's way out of a silent
-server, Ctrl+C, is in test_network_cli.py.)
+The first two drive the one send path in-process: the real MessagesClient with a short timeout
+over real sockets, the real Turn, a real SQLite Store in tmp_path. The last ones set the
+`timeout` config key and run the real `megachat ask` process. (The CLI's other way out of a
+silent server, Ctrl+C, is in test_network_cli.py.)
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-import pytest
 
 from megachat.api import APITimeoutError, MessagesClient, StreamInterrupted
 from megachat.chat.conversation import Conversation
 from megachat.chat.store import Store
 from megachat.chat.turn import ReplyFinished, ReplyText, Turn, Waiting
 from tests.fakeserver import FakeServer, Reply, message_events
-from tests.faults.conftest import StallServer, sse_bytes
+from tests.faults.conftest import Sandbox, StallServer, one_error_line, sse_bytes
 
 SHORT = httpx.Timeout(0.3, connect=2.0)
 
@@ -83,12 +82,37 @@ async def test_server_stops_answering_mid_reply(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no way to set the HTTP timeout from config.toml or the environment "
-    "(proposed: a `timeout` config key / MEGALLM_TIMEOUT, passed to MessagesClient)",
-)
-def test_timeout_is_configurable() -> None:
-    from megachat.config import known_keys
+def test_timeout_is_configurable(mc: Sandbox) -> None:
+    """`timeout` in config.toml is the read timeout of `megachat ask` (connect stays 5 s).
 
-    assert "timeout" in known_keys()
+    The real CLI process against a server that never sends a status line: with a 0.3 s timeout
+    and no retries it gives up at once with one clear line, and the user turn is kept.
+    """
+    set_it = mc.run("config", "set", "timeout", "0.3")
+    assert set_it.returncode == 0, set_it.stderr
+    assert mc.run("config", "set", "max_retries", "0").returncode == 0
+    got = mc.run("config", "get", "timeout")
+    assert got.stdout == "0.3\n"
+    mc.server.enqueue(Reply(delay_before=60, sse=[]))
+    result = mc.run("ask", "are you there?")
+    assert result.returncode == 1
+    line = one_error_line(result.stderr)
+    assert line.startswith("megachat: error: timed out: ")
+    assert "no answer within 0.3 s" in line and "megachat config set timeout" in line
+    assert "retrying" not in result.stderr  # max_retries = 0
+    assert len(mc.server.requests_to()) == 1
+    assert [(r["role"], r["text"]) for r in mc.stored_messages()] == [("user", "are you there?")]
+
+
+def test_timeout_setting_is_validated(mc: Sandbox) -> None:
+    for bad in ("0", "-1", "soon", "nan", "inf"):
+        result = mc.run("config", "set", "timeout", bad)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert "'timeout' must be a positive number" in one_error_line(result.stderr)
+    mc.write_config('timeout = "10"\n')
+    result = mc.run("ask", "hi")
+    assert result.returncode == 2
+    assert "'timeout' must be a positive number" in one_error_line(result.stderr)
+    assert mc.server.requests_to() == []
+    mc.write_config("")
+    assert mc.run("config", "get", "timeout").stdout == "600.0\n"

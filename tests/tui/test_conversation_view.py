@@ -8,6 +8,7 @@ MessagesClient and Turn, forwarded the way the main screen forwards them.
 from __future__ import annotations
 
 import base64
+import hashlib
 import random
 import struct
 import zlib
@@ -225,7 +226,6 @@ async def test_thinking_tool_use_and_images_are_shown() -> None:
             {"type": "text", "text": "look"},
             {
                 "type": "image",
-                "name": "[bold]cat.png",
                 "source": {
                     "type": "base64",
                     "media_type": "image/png",
@@ -233,6 +233,7 @@ async def test_thinking_tool_use_and_images_are_shown() -> None:
                 },
             },
         ],
+        image_names={hashlib.sha256(png).hexdigest(): "[bold]cat.png"},
     )
     app = Host()
     async with app.run_test(size=(100, 40)) as pilot:
@@ -488,7 +489,8 @@ async def test_nasty_strings_in_thinking_tool_calls_model_names_and_image_names(
         messages.append(
             ChatMessage(
                 role="user",
-                content=[{"type": "image", "name": s, "source": {"type": "base64", "data": ""}}],
+                content=[{"type": "image", "source": {"type": "base64", "data": ""}}],
+                image_names={hashlib.sha256(b"").hexdigest(): s},
             )
         )
         messages.append(

@@ -367,3 +367,41 @@ async def test_models_from_a_server_are_untrusted(make_app, fake_server):
         assert main.conversation.model == "[bold]x[/]"
         await pilot.click("#model")
         await pilot.pause()
+
+
+async def test_image_file_name_is_shown_after_a_reload_and_never_sent(
+    make_app, fake_server, tmp_path
+):
+    import json
+
+    from PIL import Image
+
+    from megachat.tui.widgets.attachments import AttachmentsStrip
+    from megachat.tui.widgets.message import MessageWidget
+
+    path = tmp_path / "kitten-on-sofa.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(path, format="PNG")
+    fake_server.enqueue(sse_text_reply("A kitten."), sse_text_reply("Still a kitten."))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = await ready(pilot)
+        main.attach_path(path)
+        await settle(pilot)
+        await send(pilot, "What is this?")
+        # Edit-and-resend puts the image back under its name; the store forgets the old turn.
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        strip = main.query_one(AttachmentsStrip)
+        assert [i.name for i in strip.images] == ["kitten-on-sofa.png"]
+        assert main.conversation.messages == []
+        assert stored(main.conversation.id).messages == []
+        await pilot.press("enter")
+        await settle(pilot)
+        for request in fake_server.requests_to():
+            assert "kitten" not in json.dumps(request.json)
+        reloaded = stored(main.conversation.id)
+        assert [m.text() for m in reloaded.messages] == ["What is this?", "Still a kitten."]
+        await main.show_conversation(reloaded)
+        await settle(pilot)
+        first = main.query(MessageWidget).first()
+        assert first.plain_text().startswith("[image: kitten-on-sofa.png 40x30, ")

@@ -590,7 +590,7 @@ class MainScreen(Screen):
         prompt.set_draft(message.text())
         images = []
         for block in message.images():
-            image = _image_from_block(block)
+            image = _image_from_block(block, message.image_name(block))
             if image is not None:
                 images.append(image)
         self.query_one(AttachmentsStrip).set_images(images)
@@ -598,26 +598,29 @@ class MainScreen(Screen):
         prompt.focus()
 
     def _delete_from(self, message: ChatMessage) -> bool:
-        """Remove `message` and everything after it, from memory and the store."""
+        """Remove `message` and everything after it, from the store (one transaction) and then
+        from memory. On a store failure nothing changes and False is returned."""
+        from megachat.chat.store import ConversationNotFound, MessageNotFound
+
         conversation = self.conversation
         assert conversation is not None
         index = conversation.messages.index(message)
         store = self.mc_app.store
-        remaining = conversation.messages[:index]
         try:
-            delete_from = getattr(store, "delete_messages_from", None)
-            if delete_from is not None:
-                delete_from(conversation.id, message.id)
-            elif store.exists(conversation.id):
-                # No message-level delete in the store: rewrite the conversation as it remains.
-                import dataclasses
-
-                store.delete(conversation.id)
-                store.create(dataclasses.replace(conversation, messages=remaining))
+            # The first of these the store holds (normally `message` itself): a turn whose
+            # storing failed may be in memory only, and nothing after it is lost by this.
+            for candidate in conversation.messages[index:]:
+                try:
+                    store.delete_messages_from(conversation.id, candidate.id)
+                    break
+                except MessageNotFound:
+                    continue
+        except ConversationNotFound:
+            pass  # never stored (a new chat whose first send failed): memory only
         except Exception as exc:
             self.mc_app.notify_error(f"Could not change the stored conversation: {exc}")
             return False
-        del conversation.messages[index:]
+        conversation.truncate_from(message.id)
         return True
 
     def action_attach(self) -> None:
@@ -853,8 +856,9 @@ class _NotStored:
         self.error = error
 
 
-def _image_from_block(block: dict) -> Any:
-    """Rebuild a PreparedImage from a stored image block (to re-attach it when editing)."""
+def _image_from_block(block: dict, name: str | None = None) -> Any:
+    """Rebuild a PreparedImage from a stored image block (to re-attach it when editing), under
+    the file name it was first attached with when known."""
     source = block.get("source") or {}
     if source.get("type") != "base64":
         return None
@@ -862,7 +866,7 @@ def _image_from_block(block: dict) -> Any:
         from megachat.chat.images import prepare_image_bytes
 
         data = base64.b64decode(source.get("data") or "")
-        return prepare_image_bytes(data, "image")
+        return prepare_image_bytes(data, name or "image")
     except Exception:
         return None
 

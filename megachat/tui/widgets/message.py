@@ -63,10 +63,13 @@ def _human_size(n: int) -> str:
     return f"{size:.1f} MB"  # pragma: no cover
 
 
-def describe_image(block: dict) -> str:
-    """One line for an image block: "[image: name WxH, size]" (dimensions read from the header)."""
+def describe_image(block: dict, name: str | None = None) -> str:
+    """One line for an image block: "[image: name WxH, size]" (dimensions read from the header).
+
+    API image blocks carry no file name: `name` comes from the message's display metadata
+    (ChatMessage.image_name), so the name is shown without ever being part of the block."""
     source = block.get("source") or {}
-    name = block.get("name") or source.get("name") or block.get("title") or "image"
+    name = name or "image"
     media_type = str(source.get("media_type") or "")
     parts: list[str] = []
     data = source.get("data")
@@ -92,6 +95,18 @@ def describe_image(block: dict) -> str:
     detail = ", ".join(parts)
     text = f"[image: {name} {detail}]" if detail else f"[image: {name}]"
     return clean(text)
+
+
+def _image_name(message: ChatMessage | None, block: dict) -> str | None:
+    """The file name an image block was attached under (None when unknown)."""
+    lookup = getattr(message, "image_name", None)
+    if lookup is None:
+        return None
+    try:
+        name = lookup(block)
+    except Exception:
+        return None
+    return str(name) if name else None
 
 
 def _pretty_json(value: Any) -> str:
@@ -168,8 +183,8 @@ class ToolUseSection(Vertical):
             self._input.update(Content(text))
 
 
-def _section_for(role: str, block: dict) -> Widget:
-    """The widget for one stored content block."""
+def _section_for(role: str, block: dict, message: ChatMessage | None = None) -> Widget:
+    """The widget for one stored content block (of `message`, for its image names)."""
     kind = block.get("type")
     if kind == "text":
         text = clean(str(block.get("text", "")))
@@ -183,7 +198,7 @@ def _section_for(role: str, block: dict) -> Widget:
     if kind == "tool_use":
         return ToolUseSection(str(block.get("name", "")), block.get("input"))
     if kind == "image":
-        return _line(describe_image(block), "image-line")
+        return _line(describe_image(block, _image_name(message, block)), "image-line")
     if kind == "tool_result":
         content = block.get("content")
         if isinstance(content, list):
@@ -227,7 +242,7 @@ class MessageWidget(Vertical, can_focus=True):
         yield self._header
         for block in self.message.content or []:
             if isinstance(block, dict):
-                yield _section_for(self.message.role, block)
+                yield _section_for(self.message.role, block, self.message)
         status = getattr(self.message, "status", "complete")
         if status in STATUS_BADGES:
             self._badge = self._make_badge(status)
@@ -252,7 +267,7 @@ class MessageWidget(Vertical, can_focus=True):
                 name = clean(str(block.get("name", "")))
                 out.append(f"tool_use {name}:\n{_pretty_json(block.get('input'))}")
             elif kind == "image":
-                out.append(describe_image(block))
+                out.append(describe_image(block, _image_name(self.message, block)))
         return "\n\n".join(out)
 
     def code_blocks(self) -> list[str]:

@@ -1,7 +1,9 @@
 """The prompt box: a TextArea where Enter sends and shift+enter / ctrl+j insert a newline.
 
-Textual's TextArea inserts a newline on Enter in its key handler; priority bindings on this
-widget run before that handler, so "send" wins while a keymap override can still move it.
+Textual's TextArea inserts a newline on Enter in its key handler, so this widget looks up its
+own bindings (with the user's keymap applied) before that handler. Priority bindings would not
+do: they run as soon as the key reaches the app, ahead of characters still queued for the
+widget, so text pasted or typed fast and followed by Enter was sent before it was inserted.
 A paste (or a file dragged onto the terminal, which pastes its path) that is just the path of an
 image file is reported as `ImagePathPasted` instead of being inserted, so the screen can offer
 to attach it.
@@ -94,6 +96,17 @@ class PromptInput(TextArea):
             highlight_cursor_line=False,
             placeholder="Message (Enter to send, shift+enter or ctrl+j for a newline)",
         )
+
+    async def _on_key(self, event: events.Key) -> None:
+        bindings = self._bindings.copy()
+        if self.app._keymap:
+            bindings.apply_keymap(self.app._keymap)
+        for binding in bindings.key_to_bindings.get(event.key, ()):
+            event.stop()
+            event.prevent_default()
+            await self.run_action(binding.action)
+            return
+        await super()._on_key(event)
 
     def action_submit(self) -> None:
         self.post_message(self.Submitted(self, self.text))
