@@ -10,7 +10,14 @@ from typing import Any
 
 from megachat.chat.store import Store
 from megachat.config import db_path
-from tests.fakeserver import FakeServer, error_reply, fixture_reply, sse_text_reply
+from tests.fakeserver import (
+    FakeServer,
+    Reply,
+    error_reply,
+    fixture_reply,
+    message_events,
+    sse_text_reply,
+)
 from tests.tui.conftest import ready, settle, type_text
 
 SIZE = (120, 40)
@@ -107,6 +114,18 @@ async def test_tui_error_event_mid_stream(make_app, fake_server: FakeServer) -> 
         ]
         assert main.conversation.messages[-1].text() == "Once upon a time"
         assert app.is_running
+
+
+async def test_tui_malformed_stream_event_is_reported(make_app, fake_server: FakeServer) -> None:
+    events = message_events([{"type": "text", "text": "good part and the rest", "chunks": 2}])
+    broken = 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"del\n\n'
+    fake_server.enqueue(Reply(sse=[*events[:4], broken, *events[4:]]))
+    app = make_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        main = await ready(pilot)
+        await send(pilot, "json please")
+        assert any("1 malformed stream event(s) skipped" in n for n in notifications(app))
+        assert main.conversation.messages[-1].text() == "good part and the rest"
 
 
 async def test_tui_429_storm(make_app, settings, fake_server: FakeServer) -> None:

@@ -332,7 +332,7 @@ async def test_stream_from_the_fake_server_through_turn(fake_server: FakeServer)
                     elif isinstance(event, ReplyText):
                         reply.append_text(None, event.text)
                     elif isinstance(event, ReplyEvent):
-                        reply.on_event(event.event)  # the name main.py uses
+                        reply.apply_event(event.event)
                     elif isinstance(event, ReplyFinished):
                         await reply.finish(event.message)
                 await pilot.pause()

@@ -486,7 +486,7 @@ class MainScreen(Screen):
                         await _settle(reply.append_text(None, event.text))
                 elif isinstance(event, ReplyEvent):
                     if reply is not None:
-                        await _settle(reply.on_event(event.event))
+                        reply.apply_event(event.event)
                 elif isinstance(event, Waiting):
                     status.show(event.notice.describe(), warning=True)
                 elif isinstance(event, ReplyFinished):
@@ -495,6 +495,13 @@ class MainScreen(Screen):
                         reply = None
                     if event.message.usage:
                         self._last_usage = event.message.usage
+                    if event.skipped_events:
+                        self.notify(
+                            f"{event.skipped_events} malformed stream event(s) skipped; "
+                            "the reply may be incomplete",
+                            severity="warning",
+                            markup=False,
+                        )
         except asyncio.CancelledError:
             if reply is not None and turn.message is not None:
                 await _settle(reply.finish(turn.message))

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.await_complete import AwaitComplete
 from textual.containers import Vertical
 from textual.content import Content
-from textual.message import Message as TextualMessage
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -384,17 +383,6 @@ class ReplyWidget(MessageWidget):
         else:
             return
         self._wake.set()
-
-    def on_event(self, event: Any) -> Any:  # type: ignore[override]
-        """Textual's own events go to Textual; anything else is a stream event (apply_event).
-
-        `on_event` is the name MessagePump uses to dispatch every Textual event, so this only
-        exists for callers that forward stream events under that name.
-        """
-        if isinstance(event, TextualMessage):
-            return super().on_event(event)
-        self.apply_event(event)
-        return None
 
     def finish(self, message: ChatMessage | None = None) -> AwaitComplete:
         """The reply ended: render the final message (status badge included). Await optional."""
