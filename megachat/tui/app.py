@@ -7,6 +7,7 @@ other screens) is imported on first use, so the prompt is usable as soon as poss
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -117,13 +118,15 @@ class MegachatApp(App[int]):
         except Exception as exc:  # a malformed config is never overwritten: say so, go on
             self.notify(f"Theme not saved: {exc}", severity="warning", markup=False)
 
-    async def on_unmount(self) -> None:
+    async def _drop_client(self) -> None:
+        """Close the HTTP client; the next request builds a new one (with the current key)."""
         client, self._client = self._client, None
         if client is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await client.aclose()
-            except Exception:
-                pass
+
+    async def on_unmount(self) -> None:
+        await self._drop_client()
         store, self._store = self._store, None
         close = getattr(store, "close", None)
         if close is not None:
@@ -171,12 +174,7 @@ class MegachatApp(App[int]):
                 store_api_key(key)
             except Exception as exc:
                 self.notify(f"The key was not saved: {exc}", severity="warning", markup=False)
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                await client.aclose()
-            except Exception:
-                pass
+        await self._drop_client()
 
     def presets(self) -> dict[str, Any]:
         """Presets (shipped + user), loaded on first use; a bad file is reported, not fatal."""

@@ -99,8 +99,8 @@ async def test_default_timeouts_match_sdk_and_are_configurable() -> None:
     custom = MessagesClient(api_key=KEY, timeout=httpx.Timeout(30.0, connect=2.0))
     assert custom.timeout.connect == 2.0 and custom.timeout.read == 30.0
     await custom.aclose()
-    plain = MessagesClient(api_key=KEY, timeout=12.5)
-    assert plain.timeout.read == plain.timeout.connect == 12.5
+    plain = MessagesClient(api_key=KEY, timeout=12.5)  # a number is the read timeout
+    assert plain.timeout.read == 12.5 and plain.timeout.connect == 5.0
     await plain.aclose()
 
 

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from megachat.tui.app import MegachatApp
 
 KEY_REFUSED = "The API key was refused (HTTP 401). Enter another key to retry."
-KEY_MISSING = "Enter your MegaLLM API key. It is stored in your config file (mode 0600)."
 
 
 async def _settle(result: Any) -> Any:
@@ -121,7 +120,7 @@ class MainScreen(Screen):
         # Import the HTTP client (httpx) off the event loop while the user starts typing.
         await asyncio.to_thread(importlib.import_module, "megachat.api")
         if not self.mc_app.has_api_key:
-            key = await self.app.push_screen_wait(self._api_key_screen(KEY_MISSING))
+            key = await self.app.push_screen_wait(self._api_key_screen(None))
             if key:
                 await self.mc_app.set_api_key(key)
             else:
@@ -404,7 +403,7 @@ class MainScreen(Screen):
         strip = self.query_one(AttachmentsStrip)
         status = self.query_one(StatusLine)
         if not self.mc_app.has_api_key:
-            key = await self.app.push_screen_wait(self._api_key_screen(KEY_MISSING))
+            key = await self.app.push_screen_wait(self._api_key_screen(None))
             if not key:
                 self.notify("Not sent: no API key.", severity="warning", markup=False)
                 return
@@ -531,7 +530,7 @@ class MainScreen(Screen):
         if self.conversation is not None and self.conversation.messages:
             self._save_settings()
 
-    def _api_key_screen(self, message: str) -> Any:
+    def _api_key_screen(self, message: str | None) -> Any:
         from megachat.tui.screens import ApiKeyScreen
 
         return ApiKeyScreen(message)
