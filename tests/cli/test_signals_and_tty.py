@@ -8,6 +8,9 @@ import pty
 import signal
 import subprocess
 import sys
+import threading
+
+import pytest
 
 from tests.cli.conftest import CLI, ROOT
 from tests.fakeserver import sse_text_reply
@@ -39,8 +42,16 @@ def read_to_end(fd: int) -> bytes:
     return data
 
 
-def test_ctrl_c_keeps_the_partial_reply_as_cancelled_and_exits_130(cli: CLI) -> None:
-    # 200 words, one event each, 50 ms apart: ten seconds of stream, interrupted after 3 words.
+# Ctrl+C, and SIGTERM (`kill PID`), which ask handles the same way: without a handler Python
+# would die at once and leave the reply "streaming" (shown as interrupted) instead of cancelled.
+STOPS = pytest.mark.parametrize(
+    ("stop", "status"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"]
+)
+
+
+@STOPS
+def test_stop_keeps_the_partial_reply_as_cancelled(cli: CLI, stop: int, status: int) -> None:
+    # 200 words, one event each, 50 ms apart: ten seconds of stream, stopped after 3 words.
     cli.server.enqueue(sse_text_reply("".join(WORDS), chunks=WORDS, delay_per_event=0.05))
     proc = cli.popen(
         "ask",
@@ -51,32 +62,29 @@ def test_ctrl_c_keeps_the_partial_reply_as_cancelled_and_exits_130(cli: CLI) -> 
     )
     assert proc.stdout is not None and proc.stderr is not None
     printed = read_until(proc.stdout.fileno(), b"word2 ")
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     rest = proc.stdout.read()
     stderr = proc.stderr.read().decode()
-    assert proc.wait(timeout=30) == 130
-    assert "Traceback" not in stderr
+    assert proc.wait(timeout=30) == status
+    assert stderr == ""  # quiet: no traceback, no error line
     shown = (printed + rest).decode()
     assert shown.startswith("word0 word1 word2 ")
+    assert shown.endswith("\n")  # the reply writer finished the line
     assert "word199" not in shown
 
-    listing = json.loads(cli.run("list", "--json").stdout)
-    (conv,) = listing
+    (conv,) = json.loads(cli.run("list", "--json").stdout)
     assert conv["message_count"] == 2
-    markdown = cli.run("export", conv["id"]).stdout
-    assert "## Assistant (cancelled)" in markdown
+    assert "## Assistant (cancelled)" in cli.run("export", conv["id"]).stdout
     stored = json.loads(cli.run("export", conv["id"], "--format", "json").stdout)
     partial = stored["messages"][-1]["content"][0]["text"]
-    # everything printed was stored (printed text is a prefix of what arrived before the cancel)
-    assert partial.startswith(shown.rstrip("\n").rstrip())
+    assert partial.startswith(shown.rstrip())  # everything printed was stored
     assert len(partial.split()) < 200
 
 
-def test_ctrl_c_before_the_reply_starts_keeps_the_user_turn(cli: CLI) -> None:
-    # The server holds the response for a long time; the request is pending when SIGINT comes.
+@STOPS
+def test_stop_before_the_reply_starts_keeps_the_user_turn(cli: CLI, stop: int, status: int) -> None:
+    # The server holds the response for a long time; the request is pending when the signal comes.
     cli.server.enqueue(sse_text_reply("late", delay_before=60))
-    import threading
-
     arrived = threading.Event()
     cli.server.on_request = lambda request: arrived.set()
     proc = cli.popen(
@@ -87,11 +95,17 @@ def test_ctrl_c_before_the_reply_starts_keeps_the_user_turn(cli: CLI) -> None:
         stderr=subprocess.PIPE,
     )
     assert arrived.wait(30)  # the request has reached the server
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    proc.send_signal(stop)
+    assert proc.wait(timeout=30) == status
+    assert proc.stdout is not None and proc.stdout.read() == b""
     (conv,) = json.loads(cli.run("list", "--json").stdout)
     assert conv["message_count"] == 1
     assert conv["title"] == "pending question"
+
+
+def test_ask_help_documents_the_signals(offline_cli: CLI) -> None:
+    out = offline_cli.run("ask", "--help").stdout
+    assert "130" in out and "143" in out and "SIGTERM" in out
 
 
 def _run_on_pty(cli: CLI, *args: str) -> tuple[int, bytes, str]:
