@@ -348,8 +348,7 @@ class MainScreen(Screen):
         if not self.ready.is_set() or self.conversation is None:
             self._send_when_ready(text)  # typed before start-up finished: not lost
             return
-        if self.busy:
-            self.notify("A reply is still coming (Esc cancels it).", markup=False)
+        if self._refuse_while_busy():
             return
         images = self.query_one(AttachmentsStrip).images
         if not text.strip() and not images:
@@ -379,6 +378,12 @@ class MainScreen(Screen):
     def busy(self) -> bool:
         worker = self.turn_worker
         return worker is not None and not worker.is_finished
+
+    def _refuse_while_busy(self) -> bool:
+        """True (and the user told why) when a reply is still streaming."""
+        if self.busy:
+            self.notify("A reply is still coming (Esc cancels it).", markup=False)
+        return self.busy
 
     # -- the turn -------------------------------------------------------------------------------
 
@@ -558,8 +563,7 @@ class MainScreen(Screen):
         conversation = self.conversation
         if conversation is None or not self.ready.is_set():
             return
-        if self.busy:
-            self.notify("A reply is still coming (Esc cancels it).", markup=False)
+        if self._refuse_while_busy():
             return
         if not conversation.messages:
             self.notify(f"Nothing to {label} yet.", markup=False)
@@ -571,8 +575,7 @@ class MainScreen(Screen):
         conversation = self.conversation
         if conversation is None or not self.ready.is_set():
             return
-        if self.busy:
-            self.notify("A reply is still coming (Esc cancels it).", markup=False)
+        if self._refuse_while_busy():
             return
         last_user = conversation.last("user")
         if last_user is None:
@@ -668,8 +671,7 @@ class MainScreen(Screen):
 
     def action_conversations(self) -> None:
         """Open the saved conversations (open, new, rename, delete)."""
-        if self.busy:
-            self.notify("A reply is still coming (Esc cancels it).", markup=False)
+        if self._refuse_while_busy():
             return
         self._conversations_worker()
 
@@ -699,8 +701,7 @@ class MainScreen(Screen):
         self.query_one(PromptInput).focus()
 
     def action_new_chat(self) -> None:
-        if self.busy:
-            self.notify("A reply is still coming (Esc cancels it).", markup=False)
+        if self._refuse_while_busy():
             return
         self._new_chat_worker()
 
