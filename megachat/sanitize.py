@@ -10,16 +10,17 @@ from __future__ import annotations
 import re
 
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC strings (terminated by BEL
-# or ST), and two-character escapes. Then 8-bit C1 equivalents (CSI 0x9b, OSC 0x9d, ...).
+# or ST; an unterminated one ends at the line's end, so it cannot hide the rest of a reply), and
+# two-character escapes. Then 8-bit C1 equivalents (CSI 0x9b, OSC 0x9d, ...).
 _ESCAPE_SEQUENCE = re.compile(
     r"""
     \x1b\[[0-?]*[ -/]*[@-~]                       # CSI
-  | \x1b[\]PX^_].*?(?:\x07|\x1b\\|\x9c|$)         # OSC, DCS, SOS, PM, APC (to BEL / ST / end)
+  | \x1b[\]PX^_][^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?  # OSC, DCS, SOS, PM, APC
   | \x1b[ -/]*[0-~]                               # other ESC sequences (charset, keypad, ...)
   | \x9b[0-?]*[ -/]*[@-~]                         # 8-bit CSI
-  | [\x90\x98\x9d\x9e\x9f].*?(?:\x07|\x9c|$)      # 8-bit DCS, SOS, OSC, PM, APC
+  | [\x90\x98\x9d\x9e\x9f][^\x07\x1b\x9c\n]*(?:\x07|\x9c)?  # 8-bit DCS, SOS, OSC, PM, APC
     """,
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE,
 )
 # Remaining C0 controls except tab and newline, DEL, lone ESC, C1 controls, lone surrogates.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")

@@ -66,9 +66,9 @@ def _sequence_done(tail: str) -> bool:
         second = tail[1]
         if second == "[":
             return not re.fullmatch(r"\x1b\[[0-?]*[ -/]*", tail)
-        if second in "]PX^_":
-            return "\x07" in tail[2:] or "\x1b\\" in tail[2:] or "\x9c" in tail[2:]
+        if second in "]PX^_":  # a string sequence ends at BEL, ST or (for clean()) a newline
+            return any(end in tail[2:] for end in ("\x07", "\x1b\\", "\x9c", "\n"))
         return not re.fullmatch(r"\x1b[ -/]*", tail)
     if first == "\x9b":
         return not re.fullmatch(r"\x9b[0-?]*[ -/]*", tail)
-    return "\x07" in tail[1:] or "\x9c" in tail[1:]
+    return any(end in tail[1:] for end in ("\x07", "\x9c", "\n"))
