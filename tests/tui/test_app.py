@@ -192,6 +192,48 @@ async def test_conversations_screen_from_the_main_screen(make_app):
         assert main.conversation.id != first.id
 
 
+async def test_renaming_or_deleting_the_open_chat_on_the_conversations_screen(make_app):
+    from megachat.tui.screens.confirm import ConfirmScreen, TextPromptScreen
+    from megachat.tui.screens.conversations import ConversationsScreen
+
+    saved_conversation("older", ["q0", "a0"])
+    current = saved_conversation("open one", ["q1", "a1"])
+    app = make_app(conversation_id=current.id)
+    async with app.run_test(size=SIZE) as pilot:
+        main = await ready(pilot)
+        await pilot.press("ctrl+l")
+        screen = await wait_for_conversation_list(pilot, ConversationsScreen)
+        assert screen.current_id == current.id  # the open chat is marked
+        await pilot.press("ctrl+r")
+        prompt = await wait_for_screen(pilot, TextPromptScreen)
+        prompt.query_one("Input").value = "renamed [/]"
+        await pilot.press("enter")
+        await wait_for_screen(pilot, ConversationsScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert main.conversation.id == current.id
+        assert main.conversation.title == "renamed [/]"
+
+        await pilot.press("ctrl+l")
+        await wait_for_conversation_list(pilot, ConversationsScreen)
+        await pilot.press("delete")
+        await wait_for_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        screen = await wait_for_screen(pilot, ConversationsScreen)
+        while current.id not in screen.deleted_ids:
+            await pilot.pause()
+        await pilot.press("escape")
+        await settle(pilot)
+        # the deleted chat is not left open (sending would have saved it again)
+        assert main.conversation.id != current.id
+        assert main.conversation.messages == []
+    store = Store(db_path())
+    try:
+        assert not store.exists(current.id)
+    finally:
+        store.close()
+
+
 # -- images ----------------------------------------------------------------------------------
 
 

@@ -679,25 +679,20 @@ class MainScreen(Screen):
     async def _conversations_worker(self) -> None:
         from megachat.tui.screens import NEW_CHAT, ConversationsScreen
 
-        chosen = await self.app.push_screen_wait(ConversationsScreen(self.mc_app.store))
         current = self.conversation
-        if chosen == NEW_CHAT:
-            await self.show_conversation(self._new_conversation())
-        elif chosen:
+        screen = ConversationsScreen(
+            self.mc_app.store, current_id=current.id if current is not None else None
+        )
+        chosen = await self.app.push_screen_wait(screen)
+        if chosen and chosen != NEW_CHAT:
             conversation = self._load_from_store(str(chosen))
             if conversation is not None:
                 await self.show_conversation(conversation)
-        elif current is not None and current.messages:
-            # The current chat may have been renamed or deleted on that screen.
-            try:
-                fresh = self.mc_app.store.get(current.id)
-            except Exception:
-                fresh = current
-            if fresh is None:
-                await self.show_conversation(self._new_conversation())
-            else:
-                current.title = fresh.title
-                self._update_title()
+        elif chosen == NEW_CHAT or (current is not None and current.id in screen.deleted_ids):
+            await self.show_conversation(self._new_conversation())
+        elif current is not None and current.id in screen.renamed:
+            current.title = screen.renamed[current.id]
+            self._update_title()
         self.query_one(PromptInput).focus()
 
     def action_new_chat(self) -> None:
