@@ -50,6 +50,8 @@ class Settings:
     max_retries: int = 2
     timeout: float = DEFAULT_TIMEOUT
     keymap: dict[str, str] = field(default_factory=dict)
+    # Bad values found in the file (one line each): reported at start, the defaults used instead.
+    warnings: list[str] = field(default_factory=list, compare=False, repr=False)
     # Where each of api_key / base_url came from: "default", "file" or "environment".
     api_key_source: str = field(default="default", compare=False)
     base_url_source: str = field(default="default", compare=False)
@@ -90,71 +92,156 @@ def user_presets_dir() -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
-# Schema of the file: dotted key -> (Settings attribute, kind, description)
+# Schema of the file: what each dotted key accepts. The one rule for each setting: `config set`,
+# loading the file and `ask -t` all check values here.
 
-_KEYS: dict[str, tuple[str, str, str]] = {
-    "api_key": ("api_key", "secret", "API key (prefer `megachat key set` or MEGALLM_API_KEY)"),
-    "base_url": ("base_url", "url", f"API base URL (default {DEFAULT_BASE_URL})"),
-    "model": ("model", "str", f"default model (default {DEFAULT_MODEL})"),
-    "temperature": ("temperature", "temperature", "default temperature 0..1 (unset: server's)"),
-    "max_tokens": ("max_tokens", "posint", f"max tokens per reply (default {DEFAULT_MAX_TOKENS})"),
-    "system_prompt": ("system_prompt", "str", "default system prompt for new conversations"),
-    "theme": ("theme", "str", f"TUI theme name (default {DEFAULT_THEME})"),
-    "max_retries": ("max_retries", "nonnegint", "retries on 408/409/429/5xx (default 2)"),
-    "timeout": (
-        "timeout",
-        "posfloat",
-        f"read timeout in seconds (default {DEFAULT_TIMEOUT:g}; connect stays 5 s)",
+# A theme name: the rule user theme files follow too (lower-case letters, digits, - and _).
+THEME_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?")
+MAX_RETRIES = 10
+MAX_TIMEOUT = 3600.0  # an hour between two bytes is already far past any real server
+MAX_MAX_TOKENS = 1_000_000
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """One setting: its Settings attribute, what it holds and, for numbers, the allowed range."""
+
+    attr: str
+    kind: str  # "secret", "url", "token", "text", "name", "int" or "float"
+    description: str
+    low: float | None = None  # inclusive, or exclusive when low_open
+    high: float | None = None  # inclusive
+    low_open: bool = False
+
+    def allowed(self) -> str:
+        """What the setting accepts, for messages: "an integer from 0 to 10"."""
+        if self.kind not in ("int", "float"):
+            return _KIND_NAMES[self.kind]
+        noun = "an integer" if self.kind == "int" else "a number"
+        at_most = f" (at most {_number(self.high)})" if self.high is not None else ""
+        if (self.low_open and self.low == 0) or (self.kind == "int" and self.low == 1):
+            return f"a positive {noun.split()[-1]}{at_most}"
+        if self.low is None:
+            return noun
+        if self.high is not None:
+            return f"{noun} from {_number(self.low)} to {_number(self.high)}"
+        return f"{noun} >= {_number(self.low)}"
+
+    def check(self, value: Any) -> Any:
+        """The value converted for Settings; ValueError saying what is allowed otherwise."""
+        ok: bool
+        if self.kind in ("int", "float"):
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = number and (isinstance(value, int) or self.kind == "float")
+            ok = ok and math.isfinite(value) and self._in_range(value)
+            if ok and self.kind == "float":
+                value = float(value)
+        elif not isinstance(value, str):
+            ok = False
+        elif self.kind == "secret":
+            ok = not value.strip() or is_token(value.strip())
+        elif self.kind == "url":
+            ok = _URL.fullmatch(value) is not None
+        elif self.kind == "token":
+            ok = is_token(value)
+        elif self.kind == "name":
+            ok = THEME_NAME.fullmatch(value) is not None
+        else:
+            ok = self.kind == "text"
+        if not ok:
+            # A secret is never repeated back, not even in an error message.
+            shown = "" if self.kind == "secret" else f", not {_describe(value)}"
+            raise ValueError(f"must be {self.allowed()}{shown}")
+        return value
+
+    def _in_range(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+
+_KEYS: dict[str, _Rule] = {
+    "api_key": _Rule("api_key", "secret", "API key (prefer `megachat key set` or MEGALLM_API_KEY)"),
+    "base_url": _Rule("base_url", "url", f"API base URL (default {DEFAULT_BASE_URL})"),
+    "model": _Rule("model", "token", f"default model (default {DEFAULT_MODEL})"),
+    "temperature": _Rule(
+        "temperature", "float", "default temperature 0..1 (unset: server's)", low=0, high=1
     ),
-    "rate_limit.requests": ("rate_limit_requests", "nonnegint", "requests per window; 0 disables"),
-    "rate_limit.per_seconds": ("rate_limit_seconds", "posfloat", "rate limit window in seconds"),
+    "max_tokens": _Rule(
+        "max_tokens",
+        "int",
+        f"max tokens per reply (default {DEFAULT_MAX_TOKENS})",
+        low=1,
+        high=MAX_MAX_TOKENS,
+    ),
+    "system_prompt": _Rule("system_prompt", "text", "default system prompt for new conversations"),
+    "theme": _Rule("theme", "name", f"TUI theme name (default {DEFAULT_THEME})"),
+    "max_retries": _Rule(
+        "max_retries", "int", "retries on 408/409/429/5xx (default 2)", low=0, high=MAX_RETRIES
+    ),
+    "timeout": _Rule(
+        "timeout",
+        "float",
+        f"read timeout in seconds (default {DEFAULT_TIMEOUT:g}; connect stays 5 s)",
+        low=0,
+        high=MAX_TIMEOUT,
+        low_open=True,
+    ),
+    "rate_limit.requests": _Rule(
+        "rate_limit_requests", "int", "requests per window; 0 disables", low=0
+    ),
+    "rate_limit.per_seconds": _Rule(
+        "rate_limit_seconds",
+        "float",
+        "rate limit window in seconds",
+        low=0,
+        high=86400,
+        low_open=True,
+    ),
 }
 _TABLES = {"rate_limit", "keymap"}
 _KIND_NAMES = {
-    "secret": "a string",
-    "url": "an http(s) URL string",
-    "str": "a string",
-    "temperature": "a number from 0 to 1",
-    "posint": "a positive integer",
-    "nonnegint": "an integer >= 0",
-    "posfloat": "a positive number",
+    "secret": "a string without spaces or control characters",
+    "url": "an http(s) URL",
+    "token": "a non-empty name without spaces or control characters",
+    "text": "a string",
+    "name": "a name of lower-case letters, digits, - and _",
 }
 
 
 def known_keys() -> dict[str, str]:
     """Dotted config keys with a one-line description (for `config get` and --help)."""
-    keys = {k: v[2] for k, v in _KEYS.items()}
+    keys = {k: v.description for k, v in _KEYS.items()}
     keys["keymap.<binding>"] = 'TUI key overrides, e.g. keymap.send = "ctrl+j"'
     return keys
 
 
-def _check_value(kind: str, value: Any) -> Any:
-    """Return the value converted for Settings, or raise ValueError naming what was expected."""
-    ok: bool
-    if kind in ("secret", "str"):
-        ok = isinstance(value, str)
-    elif kind == "url":
-        ok = isinstance(value, str) and re.match(r"^https?://[^\s/]+", value) is not None
-    elif kind == "temperature":
-        ok = (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
-            and 0 <= value <= 1
-        )
-        value = float(value) if ok else value
-    elif kind in ("posint", "nonnegint"):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        ok = ok and (value > 0 if kind == "posint" else value >= 0)
-    elif kind == "posfloat":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        ok = ok and math.isfinite(value) and value > 0
-        value = float(value) if ok else value
-    else:  # pragma: no cover - schema error
-        raise AssertionError(kind)
-    if not ok:
-        raise ValueError(f"must be {_KIND_NAMES[kind]}, not {_describe(value)}")
-    return value
+def is_token(text: str) -> bool:
+    """Non-empty, no spaces, no control characters: an API key or a model id."""
+    return bool(text) and all(ch.isprintable() and not ch.isspace() for ch in text)
+
+
+def parse_value(key: str, text: str) -> Any:
+    """A setting typed on the command line (`config set`, `ask -t`), converted and checked.
+
+    `key` is one of the schema's keys (not keymap.*). ValueError says what the key allows and
+    quotes what was typed.
+    """
+    rule = _KEYS[key]
+    try:
+        value: Any = text
+        if rule.kind == "int":
+            value = int(text)
+        elif rule.kind == "float":
+            value = float(text)
+        return rule.check(value)
+    except ValueError:
+        raise ValueError(f"must be {rule.allowed()}, not {text[:40]!r}") from None
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:g}"
 
 
 def _describe(value: Any) -> str:
@@ -166,7 +253,18 @@ def _describe(value: Any) -> str:
         return "a table"
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, int | float):
+        return repr(value)
     return f"{type(value).__name__} {value!r}"
+
+
+def _instead(attr: str) -> str:
+    """What a bad value in the file gives way to: "using the default, 2"."""
+    value = getattr(Settings(), attr)
+    if value is None:
+        return "ignored (left unset)"
+    shown = repr(value) if isinstance(value, str) else _number(value)
+    return f"using the default, {shown}"
 
 
 def _line_of(text: str, key: str) -> int | None:
@@ -192,8 +290,10 @@ def _where(path: Path, text: str, key: str) -> str:
 
 def _read_file(path: Path) -> tuple[dict[str, Any], str]:
     """Parse the file; a missing file is empty. Raises ConfigError naming file and line."""
+    from megachat.localfiles import MAX_SETTINGS_FILE_BYTES, read_user_file
+
     try:
-        raw = path.read_bytes()
+        raw = read_user_file(path, MAX_SETTINGS_FILE_BYTES)  # a FIFO or /dev/zero is refused
     except FileNotFoundError:
         return {}, ""
     except OSError as exc:
@@ -215,43 +315,62 @@ def _read_file(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str) -> None:
+    """Apply the file's values; a bad one is a warning in `settings.warnings` and is ignored.
+
+    The TOML parsed, so the file is the user's and only that value is wrong: the default stands
+    in for it rather than refusing to start (a malformed file is still a ConfigError).
+    """
     for key, value in data.items():
-        if key in _TABLES:
-            if not isinstance(value, dict):
-                where = _where(path, text, key)
-                raise ConfigError(
-                    f"config file {where}: {key!r} must be a table, not {_describe(value)}"
-                )
+        if key not in _TABLES:
+            _apply_key(settings, key, value, path, text)
+        elif not isinstance(value, dict):
+            where = _where(path, text, key)
+            settings.warnings.append(
+                f"config file {where}: {key!r} must be a table, not {_describe(value)}; ignored"
+            )
+        else:
             for sub, subvalue in value.items():
-                dotted = f"{key}.{sub}"
                 if key == "keymap":
-                    if not isinstance(subvalue, str) or not subvalue.strip():
-                        where = _where(path, text, sub)
-                        raise ConfigError(
-                            f"config file {where}: {dotted!r} must be a key string such as"
-                            f' "ctrl+j", not {_describe(subvalue)}'
-                        )
-                    settings.keymap[sub] = subvalue
-                    continue
-                _apply_key(settings, dotted, subvalue, path, text)
-            continue
-        _apply_key(settings, key, value, path, text)
+                    _apply_binding(settings, sub, subvalue, path, text)
+                else:
+                    _apply_key(settings, f"{key}.{sub}", subvalue, path, text)
+
+
+def _apply_binding(settings: Settings, sub: str, value: Any, path: Path, text: str) -> None:
+    try:
+        settings.keymap[sub] = _check_binding(value)
+    except ValueError as exc:
+        where = _where(path, text, sub)
+        settings.warnings.append(f"config file {where}: {f'keymap.{sub}'!r} {exc}; ignored")
+
+
+def _check_binding(value: Any) -> str:
+    """Only the shape of a `[keymap]` value: key names and clashes are the TUI's rule
+    (megachat/tui/keymap.py), so `ask` never imports Textual to read its settings."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f'must be a key string such as "ctrl+j", not {_describe(value)}')
+    return value
 
 
 def _apply_key(settings: Settings, key: str, value: Any, path: Path, text: str) -> None:
-    if key not in _KEYS:
-        where = _where(path, text, key)
-        raise ConfigError(
-            f"config file {where}: unknown setting {key!r} (known: {', '.join(known_keys())})"
+    where = _where(path, text, key)
+    rule = _KEYS.get(key)
+    if rule is None:
+        known = ", ".join(known_keys())
+        settings.warnings.append(
+            f"config file {where}: unknown setting {key!r} ignored (known: {known})"
         )
-    attr, kind, _ = _KEYS[key]
+        return
     try:
-        converted = _check_value(kind, value)
+        converted = rule.check(value)
     except ValueError as exc:
-        raise ConfigError(f"config file {_where(path, text, key)}: {key!r} {exc}") from None
-    if kind == "secret" and not converted.strip():
-        return  # an empty key counts as no key
-    setattr(settings, attr, converted)
+        settings.warnings.append(f"config file {where}: {key!r} {exc}; {_instead(rule.attr)}")
+        return
+    if rule.kind == "secret":
+        converted = converted.strip() or None  # an empty key counts as no key
+        if converted is None:
+            return
+    setattr(settings, rule.attr, converted)
     if key == "api_key":
         settings.api_key_source = "file"
     elif key == "base_url":
@@ -273,7 +392,7 @@ def load_settings(
         settings.api_key_source = "environment"
     base = env.get(ENV_BASE_URL, "").strip()
     if base:
-        if not re.match(r"^https?://[^\s/]+", base):
+        if not _URL.fullmatch(base):
             raise ConfigError(f"{ENV_BASE_URL} must be an http(s) URL, not {base[:60]!r}")
         settings.base_url = base
         settings.base_url_source = "environment"
@@ -291,22 +410,10 @@ def parse_cli_value(key: str, text: str) -> Any:
         if not text.strip():
             raise ConfigError(f"{key!r} needs a key such as ctrl+j")
         return text
-    kind = _KEYS[key][1]
-    value: Any = text
-    if kind in ("temperature", "posfloat"):
-        try:
-            value = float(text)
-        except ValueError:
-            raise ConfigError(f"'{key}' must be {_KIND_NAMES[kind]}, not {text[:40]!r}") from None
-    elif kind in ("posint", "nonnegint"):
-        try:
-            value = int(text)
-        except ValueError:
-            raise ConfigError(f"'{key}' must be {_KIND_NAMES[kind]}, not {text[:40]!r}") from None
     try:
-        return _check_value(kind, value)
+        return parse_value(key, text)
     except ValueError as exc:
-        raise ConfigError(f"'{key}' {exc}") from None
+        raise ConfigError(f"{key!r} {exc}") from None
 
 
 def _canonical(key: str) -> str:
@@ -321,27 +428,39 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> Path:
     """Set one dotted key (None removes it) and write the file atomically.
 
     The existing file is parsed first: a malformed one raises ConfigError and is left untouched.
-    The whole result is validated before anything is written.
+    The new value is checked by the same rule as loading before anything is written; other bad
+    values already in the file are the user's to fix and are kept as they are.
     """
     path = config_path() if path is None else path
     key = _canonical(key)
     data, text = _read_file(path)
-    # Validate the current contents too: never write on top of a file we could not load.
-    _apply_file(Settings(), data, path, text)
+    if value is not None:
+        try:
+            rule = _KEYS.get(key)
+            value = _check_binding(value) if rule is None else rule.check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{key!r} {exc}") from None
     if "." in key:
         table, sub = key.split(".", 1)
-        section = data.setdefault(table, {})
+        section = data.get(table, {})
+        if not isinstance(section, dict):
+            where = _where(path, text, table)
+            raise ConfigError(
+                f"config file {where}: {table!r} must be a table, not {_describe(section)};"
+                " fix or remove it first"
+            )
         if value is None:
             section.pop(sub, None)
-            if not section:
-                data.pop(table)
         else:
             section[sub] = value
+        if section:
+            data[table] = section
+        else:
+            data.pop(table, None)
     elif value is None:
         data.pop(key, None)
     else:
         data[key] = value
-    _apply_file(Settings(), data, path, "")  # raises ConfigError on a bad value
     _write_file(path, data)
     return path
 
@@ -351,7 +470,7 @@ def store_api_key(key: str, path: Path | None = None) -> Path:
     key = key.strip()
     if not key:
         raise ConfigError("the API key is empty")
-    if any(ch.isspace() or not ch.isprintable() for ch in key):
+    if not is_token(key):
         raise ConfigError("the API key contains spaces or control characters")
     return save_setting("api_key", key, path)
 
@@ -382,8 +501,7 @@ def _write_file(path: Path, data: dict[str, Any]) -> None:
 def file_values(path: Path | None = None) -> dict[str, Any]:
     """The file's settings as flat dotted keys (for `config get`)."""
     path = config_path() if path is None else path
-    data, text = _read_file(path)
-    _apply_file(Settings(), data, path, text)
+    data, _ = _read_file(path)
     flat: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
@@ -401,7 +519,7 @@ def effective_value(settings: Settings, key: str) -> Any:
         return settings.keymap.get(key.split(".", 1)[1])
     if key == "api_key":
         return None
-    return getattr(settings, _KEYS[key][0])
+    return getattr(settings, _KEYS[key].attr)
 
 
 def setting_names() -> list[str]:

@@ -8,6 +8,10 @@ path's queue is empty, ``server.defaults[path]`` answers (a short text reply for
 ``POST /v1/messages`` that follows the request's ``stream`` flag, a model list for
 ``GET /v1/models``, 404 elsewhere).
 
+Hostile replies for the fault tests: ``gzip_bomb_reply`` (a small gzip body that decodes to
+hundreds of megabytes), ``endless_line_reply`` (an SSE line that never ends) and
+``web_page_reply`` (a captive portal's HTML page with status 200).
+
 Standalone, for manual testing: ``python -m tests.fakeserver --port 8765 [--reply-text T]
 [--script replies.json] [--delay S] [--chunk-size N]``.
 """
@@ -22,8 +26,10 @@ import re
 import socket
 import sys
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -49,6 +55,10 @@ class Reply:
     ``drop_after_events=N`` sends N events then closes the socket without ending the chunked body.
     ``chunk_size=N`` writes the body in N-byte pieces. ``disconnect=True`` closes the connection
     without any response (a transport error for the client).
+    ``endless`` (with ``sse``): after the events, these bytes are sent again and again until the
+    client hangs up (e.g. an SSE line that never ends).
+    ``hold`` (with ``sse``): after ``hold_after_events`` events the stream waits, open and silent,
+    until the test sets the event (e.g. after changing the store under a streaming client).
     """
 
     status: int = 200
@@ -62,6 +72,9 @@ class Reply:
     body: str | bytes | None = None
     disconnect: bool = False
     delay_before: float = 0.0
+    endless: bytes | None = None
+    hold: threading.Event | None = None
+    hold_after_events: int = 0
 
 
 @dataclass
@@ -315,6 +328,58 @@ def error_reply(
     return Reply(status=status, json=body, headers=dict(headers or {}), path=path)
 
 
+@lru_cache(maxsize=8)
+def gzip_bomb(decoded_size: int, prefix: bytes = b"") -> bytes:
+    """``prefix`` then NUL bytes up to ``decoded_size``, gzip-compressed: about 1/1000 of the
+    size on the wire. Built once per size and prefix (2 GiB takes a few seconds)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    parts = [packer.compress(prefix)]
+    zeros = bytes(1 << 20)
+    left = decoded_size - len(prefix)
+    while left > 0:
+        parts.append(packer.compress(zeros[: min(left, len(zeros))]))
+        left -= len(zeros)
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def gzip_bomb_reply(
+    decoded_size: int,
+    *,
+    status: int = 200,
+    content_type: str = "text/event-stream; charset=utf-8",
+    prefix: bytes = b"",
+    **reply_kwargs: Any,
+) -> Reply:
+    """A decompression bomb: a ``content-encoding: gzip`` body (``prefix`` + NULs) that decodes
+    to ``decoded_size`` bytes, sent with a content-length in 64 KiB writes."""
+    headers = {"content-encoding": "gzip", "content-type": content_type}
+    reply_kwargs.setdefault("chunk_size", 65536)
+    return Reply(
+        status=status, body=gzip_bomb(decoded_size, prefix), headers=headers, **reply_kwargs
+    )
+
+
+def endless_line_reply(text_before: str = "", **reply_kwargs: Any) -> Reply:
+    """A stream that starts a reply (``text_before`` as text deltas, if any), then sends a
+    ``data:`` line that never ends, 64 KiB at a time, until the client hangs up."""
+    events = message_events([{"type": "text", "text": text_before}])[:-3] if text_before else []
+    head = [*events, b"event: content_block_delta\ndata: "]
+    return Reply(sse=head, endless=b"x" * 65536, **reply_kwargs)
+
+
+def web_page_reply(
+    page: str = "<!DOCTYPE html><html><head><title>Hotel WiFi - Sign in</title></head>"
+    "<body><h1>Welcome</h1><p>Accept the terms to get online.</p></body></html>",
+    *,
+    status: int = 200,
+    **reply_kwargs: Any,
+) -> Reply:
+    """A web page where the API should be (a captive portal, a wrong base URL)."""
+    headers = {"content-type": "text/html; charset=utf-8", **reply_kwargs.pop("headers", {})}
+    return Reply(status=status, body=page, headers=headers, **reply_kwargs)
+
+
 def fixture_reply(name: str, **reply_kwargs: Any) -> Reply:
     """Serve a recorded SSE fixture from tests/fixtures/sse/ byte for byte."""
     return Reply(sse=(FIXTURES_DIR / name).read_bytes(), **reply_kwargs)
@@ -470,10 +535,17 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.drop_after_events is not None and sent >= reply.drop_after_events:
                 self._abort()
                 return
+            if reply.hold is not None and sent == reply.hold_after_events:
+                while not reply.hold.is_set():  # until the test says so, or the server stops
+                    if stop.wait(0.01):
+                        self._abort()
+                        return
             if reply.delay_per_event and stop.wait(reply.delay_per_event):
                 self._abort()
                 return
             self._write_pieces(event, reply.chunk_size, chunked=True)
+        while reply.endless and not stop.is_set():
+            self._write_pieces(reply.endless, reply.chunk_size, chunked=True)
         if reply.drop_after_events is not None:
             self._abort()
             return

@@ -12,6 +12,8 @@ import pytest
 from megachat import config
 from megachat.config import ConfigError, load_settings, save_setting, store_api_key
 
+DEFAULT_URL = config.DEFAULT_BASE_URL
+
 
 @pytest.fixture
 def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -113,42 +115,102 @@ def test_malformed_file_names_file_and_line_and_is_never_overwritten(xdg: Path) 
     assert path.read_text() == original
 
 
-@pytest.mark.parametrize(
-    ("text", "needle"),
-    [
-        ('max_tokens = "many"\n', "'max_tokens' must be a positive integer"),
-        ("max_tokens = 0\n", "'max_tokens' must be a positive integer"),
-        ("temperature = 1.5\n", "'temperature' must be a number from 0 to 1"),
-        ("temperature = true\n", "'temperature' must be a number from 0 to 1"),
-        ('colour = "red"\n', "unknown setting 'colour'"),
-        ('base_url = "ftp://x"\n', "'base_url' must be an http(s) URL"),
-        ("[rate_limit]\nrequests = -1\n", "'rate_limit.requests' must be an integer >= 0"),
-        ("[rate_limit]\nburst = 3\n", "unknown setting 'rate_limit.burst'"),
-        ("keymap = 3\n", "'keymap' must be a table"),
-        ("[keymap]\nsend = 3\n", "'keymap.send' must be a key string"),
-    ],
-)
-def test_wrong_types_and_unknown_keys_are_clear_errors(xdg: Path, text: str, needle: str) -> None:
+# Well-formed TOML holding a bad value: one warning naming the file, the line, the key and what
+# it allows; the value is ignored (the default stands) and loading goes on.
+BAD_VALUES = [
+    ('max_tokens = "many"\n', "'max_tokens' must be a positive integer", "max_tokens", 4096),
+    ("max_tokens = 0\n", "'max_tokens' must be a positive integer", "max_tokens", 4096),
+    ("max_tokens = 1000000000\n", "at most 1000000", "max_tokens", 4096),
+    ("temperature = 1.5\n", "'temperature' must be a number from 0 to 1", "temperature", None),
+    ("temperature = true\n", "'temperature' must be a number from 0 to 1", "temperature", None),
+    ("temperature = nan\n", "'temperature' must be a number from 0 to 1", "temperature", None),
+    ('model = ""\n', "'model' must be a non-empty name", "model", "claude-sonnet-4"),
+    ('model = "two words"\n', "'model' must be a non-empty name", "model", "claude-sonnet-4"),
+    ("max_retries = 1000000\n", "'max_retries' must be an integer from 0 to 10", "max_retries", 2),
+    ("max_retries = -1\n", "'max_retries' must be an integer from 0 to 10", "max_retries", 2),
+    ("timeout = 0\n", "'timeout' must be a positive number", "timeout", 600.0),
+    ("timeout = 1e9\n", "'timeout' must be a positive number (at most 3600)", "timeout", 600.0),
+    ('theme = "Not A Name!"\n', "'theme' must be a name of lower-case", "theme", "megachat-dark"),
+    ('base_url = "ftp://x"\n', "'base_url' must be an http(s) URL", "base_url", DEFAULT_URL),
+    ('base_url = "http://a b"\n', "'base_url' must be an http(s) URL", "base_url", DEFAULT_URL),
+    (
+        "[rate_limit]\nrequests = -1\n",
+        "'rate_limit.requests' must be an integer >= 0",
+        "rate_limit_requests",
+        50,
+    ),
+    (
+        "[rate_limit]\nper_seconds = 0\n",
+        "'rate_limit.per_seconds' must be a positive number",
+        "rate_limit_seconds",
+        60.0,
+    ),
+    ('colour = "red"\n', "unknown setting 'colour'", None, None),
+    ("[rate_limit]\nburst = 3\n", "unknown setting 'rate_limit.burst'", None, None),
+    ("keymap = 3\n", "'keymap' must be a table", "keymap", {}),
+    ("[keymap]\nsend = 3\n", "'keymap.send' must be a key string", "keymap", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "needle", "attr", "default"), BAD_VALUES)
+def test_bad_values_in_the_file_are_reported_and_ignored(
+    xdg: Path, text: str, needle: str, attr: str | None, default: object
+) -> None:
     path = config.config_path()
     path.parent.mkdir(parents=True)
-    path.write_text("# settings\n" + text)
-    with pytest.raises(ConfigError) as info:
-        load_settings()
-    message = str(info.value)
-    assert needle in message
-    assert str(path) in message
-    assert "line " in message  # the offending line is located
+    path.write_text('# settings\nsystem_prompt = "kept"\n' + text)
+    settings = load_settings()  # never fatal
+    (warning,) = settings.warnings
+    assert needle in warning
+    assert f"{path}, line " in warning  # the offending line is located
+    assert "\n" not in warning
+    if attr is not None:
+        assert getattr(settings, attr) == default
+    assert settings.system_prompt == "kept"  # the good values around it still apply
+
+
+def test_a_bad_api_key_in_the_file_is_never_repeated(xdg: Path) -> None:
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('api_key = "sk-has a-space-SECRET"\n')
+    settings = load_settings()
+    assert settings.api_key is None
+    (warning,) = settings.warnings
+    assert "'api_key' must be a string without spaces" in warning
+    assert "SECRET" not in warning
 
 
 def test_save_setting_validates_before_writing(xdg: Path) -> None:
     save_setting("model", "a")
     path = config.config_path()
     before = path.read_bytes()
-    with pytest.raises(ConfigError):
-        save_setting("max_tokens", -5)
-    with pytest.raises(ConfigError):
-        save_setting("nonsense", 1)
+    for key, value in (
+        ("max_tokens", -5),
+        ("nonsense", 1),
+        ("max_retries", 1_000_000),
+        ("model", ""),
+        ("timeout", 0),
+        ("theme", "Bad Name"),
+        ("keymap.send", ""),
+    ):
+        with pytest.raises(ConfigError):
+            save_setting(key, value)
     assert path.read_bytes() == before
+
+
+def test_save_setting_keeps_a_hand_edited_bad_value_elsewhere(xdg: Path) -> None:
+    """A bad value elsewhere does not block `config set`; the user's line is kept for them."""
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("max_retries = 99\n")
+    save_setting("model", "m")
+    assert tomllib.loads(path.read_text()) == {"max_retries": 99, "model": "m"}
+    save_setting("max_retries", 3)  # and setting the bad key fixes it
+    assert load_settings().warnings == []
+    path.write_text("rate_limit = 3\n")
+    with pytest.raises(ConfigError, match="'rate_limit' must be a table"):
+        save_setting("rate_limit.requests", 5)
+    assert path.read_text() == "rate_limit = 3\n"
 
 
 def test_parse_cli_value_converts_by_key(xdg: Path) -> None:
@@ -200,8 +262,9 @@ def test_timeout_key_default_file_and_cli_value(xdg: Path) -> None:
         with pytest.raises(ConfigError, match="'timeout' must be a positive number"):
             config.parse_cli_value("timeout", bad)
     path.write_text("timeout = true\n")
-    with pytest.raises(ConfigError, match=r"line 1: 'timeout' must be a positive number"):
-        load_settings()
+    (warning,) = load_settings().warnings
+    assert "line 1: 'timeout' must be a positive number" in warning
+    assert load_settings().timeout == 600.0
 
 
 @pytest.mark.parametrize(
@@ -221,9 +284,7 @@ def test_raw_key_names_are_quoted_repr_style_on_one_line(xdg: Path, text: str, q
     path = config.config_path()
     path.parent.mkdir(parents=True)
     path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_settings()
-    message = str(info.value)
+    (message,) = load_settings().warnings
     assert quoted in message, message
     assert message.isprintable(), message
     with pytest.raises(ConfigError) as info:

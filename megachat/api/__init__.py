@@ -26,9 +26,11 @@ from megachat.api.errors import (
     PermissionDeniedError,
     RateLimitError,
     RequestTooLargeError,
+    ResponseTooLarge,
     StreamError,
     StreamInterrupted,
     UnprocessableEntityError,
+    WebPageError,
 )
 from megachat.api.events import (
     BlockStart,
@@ -79,6 +81,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RequestTooLargeError",
+    "ResponseTooLarge",
     "SignatureDelta",
     "StreamError",
     "StreamEvent",
@@ -88,6 +91,7 @@ __all__ = [
     "UnprocessableEntityError",
     "Usage",
     "WaitNotice",
+    "WebPageError",
     "configure_rate_limit",
     "shared_rate_limiter",
 ]

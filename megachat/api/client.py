@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 import ssl
-from collections.abc import AsyncIterator, Callable
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -17,8 +19,12 @@ from megachat.api.errors import (
     APIKeyError,
     APIStatusError,
     APITimeoutError,
+    ResponseTooLarge,
     StreamInterrupted,
+    WebPageError,
+    looks_like_html,
     make_status_error,
+    make_web_page_error,
     scrub,
 )
 from megachat.api.events import StreamEvent
@@ -34,6 +40,15 @@ CONNECT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=CONNECT_TIMEOUT)
 COUNT_TOKENS_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 MAX_MODEL_PAGES = 50
+# What is read of a body, decoded: an error's message is a few hundred characters; a whole
+# non-streamed message (128k output tokens, JSON-escaped) stays far below MAX_BODY. Streams are
+# bounded per line and event instead (sse.MAX_EVENT_BYTES).
+MAX_ERROR_BODY = 64 << 10
+MAX_BODY = 16 << 20
+DECODE_CHUNK = 64 << 10  # the most one network chunk may expand to at a time
+# The codings decoded_body undoes; httpx's default adds br and zstd when those packages happen
+# to be installed, and decodes them without bounds.
+ACCEPT_ENCODING = "gzip, deflate"
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
@@ -81,6 +96,7 @@ class MessagesClient:
             "x-api-key": self._api_key,
             "anthropic-version": API_VERSION,
             "accept": "application/json",
+            "accept-encoding": ACCEPT_ENCODING,
             "content-type": "application/json",
             "user-agent": f"megachat/{__version__}",
         }
@@ -94,11 +110,12 @@ class MessagesClient:
         params: dict[str, str] | None = None,
         stream: bool = False,
         on_wait: Callable[[WaitNotice], None] | None = None,
-    ) -> httpx.Response:
-        """Send with rate limiting and the SDK retry policy; return a 2xx response.
+    ) -> tuple[httpx.Response, bytes]:
+        """Send with rate limiting and the SDK retry policy; return a 2xx response and its body.
 
-        With ``stream=True`` the body is left unread (the caller must close the response); once a
-        2xx has come back nothing is retried.
+        With ``stream=True`` the body is left unread (``b""``; the caller must close the
+        response); once a 2xx has come back nothing is retried. Bodies are read with caps
+        (MAX_BODY, MAX_ERROR_BODY), however far they decompress.
         """
         if not _HEADER_SAFE.fullmatch(self._api_key):
             # httpx would send nothing and echo the key in its error: say so without the key
@@ -127,21 +144,21 @@ class MessagesClient:
                 retryable = not isinstance(exc, httpx.UnsupportedProtocol)
             else:
                 if response.is_success:
-                    if not stream:
-                        try:
-                            await response.aread()
-                        except httpx.HTTPError as exc:
-                            await response.aclose()
-                            error = self._transport_error(exc)
-                            if retries_taken >= self.max_retries:
-                                raise error from exc
-                            retries_taken = await self._wait_retry(
-                                retries_taken, error, None, notify
-                            )
-                            continue
-                    return response
+                    if stream:
+                        return response, b""
+                    try:
+                        raw = await read_message_body(response)
+                    except httpx.HTTPError as exc:
+                        error = self._transport_error(exc)
+                        if retries_taken >= self.max_retries:
+                            raise error from exc
+                        retries_taken = await self._wait_retry(retries_taken, error, None, notify)
+                        continue
+                    finally:
+                        await response.aclose()
+                    return response, raw
                 try:
-                    raw = await response.aread()
+                    raw, _ = await read_body(response, MAX_ERROR_BODY)  # the start says enough
                 except httpx.HTTPError:
                     raw = b""
                 finally:
@@ -178,6 +195,25 @@ class MessagesClient:
         text = str(exc) or type(exc).__name__
         return str(scrub(f"{text} ({self.base_url})", self._api_key))
 
+    def _web_page_error(self, response: httpx.Response, page: bytes) -> WebPageError:
+        return make_web_page_error(
+            response.status_code,
+            page[:MAX_ERROR_BODY],
+            dict(response.headers),
+            base_url=self.base_url,
+            secret=self._api_key,
+        )
+
+    def _json(self, response: httpx.Response, raw: bytes) -> Any:
+        """The JSON body; a web page (a captive portal) or anything else is a clear error."""
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+        if is_web_page(raw, response.headers.get("content-type", "")):
+            raise self._web_page_error(response, raw)
+        raise APIError(f"invalid JSON response (HTTP {response.status_code})")
+
     def _transport_error(self, exc: httpx.HTTPError) -> APIError:
         cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
         err = cls(self._describe_exc(exc))
@@ -191,8 +227,8 @@ class MessagesClient:
 
         ``on_wait`` overrides the client's hook for this request (retry/limiter waits).
         """
-        response = await self._send("POST", "/v1/messages", body=request, on_wait=on_wait)
-        message = _json(response)
+        response, raw = await self._send("POST", "/v1/messages", body=request, on_wait=on_wait)
+        message = self._json(response, raw)
         if not isinstance(message, dict):
             raise APIError("invalid response: expected a JSON message object")
         if not isinstance(message.get("usage"), dict):
@@ -216,8 +252,8 @@ class MessagesClient:
         params: dict[str, str] | None = None
         seen: set[str] = set()
         for _ in range(MAX_MODEL_PAGES):
-            response = await self._send("GET", "/v1/models", params=params)
-            page, after = parse_model_page(_json(response))
+            response, raw = await self._send("GET", "/v1/models", params=params)
+            page, after = parse_model_page(self._json(response, raw))
             models.extend(page)
             if after is None or after in seen:
                 break
@@ -231,13 +267,13 @@ class MessagesClient:
             return None
         body = {k: request[k] for k in COUNT_TOKENS_FIELDS if k in request}
         try:
-            response = await self._send("POST", "/v1/messages/count_tokens", body=body)
+            response, raw = await self._send("POST", "/v1/messages/count_tokens", body=body)
         except APIStatusError as exc:
             if exc.status_code in (404, 405):
                 self._count_tokens_missing = True
                 return None
             raise
-        data = _json(response)
+        data = self._json(response, raw)
         tokens = data.get("input_tokens") if isinstance(data, dict) else None
         if not isinstance(tokens, int):
             raise APIError("invalid count_tokens response: no input_tokens")
@@ -263,11 +299,88 @@ def _encode(body: Any) -> bytes:
         return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _json(response: httpx.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        raise APIError(f"invalid JSON response (HTTP {response.status_code})") from None
+class _Inflater:
+    """One gzip or deflate layer whose output comes in pieces of at most DECODE_CHUNK bytes.
+
+    httpx's own decoders inflate a whole network chunk at once (64 KiB of a bomb is 64 MB, and
+    layers multiply); ``max_length`` keeps the rest in ``unconsumed_tail`` for the next piece.
+    """
+
+    __slots__ = ("_fallback", "_z")
+
+    def __init__(self, coding: str) -> None:
+        gzip = coding in ("gzip", "x-gzip")
+        self._fallback = not gzip  # "deflate" is zlib-wrapped or, from some servers, raw
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        z = self._z
+        while True:
+            try:
+                out = z.decompress(data, DECODE_CHUNK)
+            except zlib.error as exc:
+                if not self._fallback:
+                    raise httpx.DecodingError(f"invalid compressed body: {exc}") from exc
+                self._fallback = False
+                z = self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._fallback = False
+            data = z.unconsumed_tail
+            if out:
+                yield out
+            if z.eof or (not data and len(out) < DECODE_CHUNK):
+                return  # bytes after the end of the compressed stream are ignored, as httpx does
+
+
+def _through(layer: _Inflater, pieces: Iterator[bytes]) -> Iterator[bytes]:
+    for piece in pieces:
+        yield from layer.decode(piece)
+
+
+async def decoded_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body with its content-encoding undone, in pieces of at most DECODE_CHUNK bytes.
+
+    gzip and deflate (any number of layers) are decoded here, never by httpx, so however far a
+    network chunk expands (a decompression bomb) only one piece is in memory at a time; other
+    codings pass through undecoded, as httpx passes the ones it does not know.
+    """
+    codings = response.headers.get_list("content-encoding", split_commas=True)
+    layers = [
+        _Inflater(c)
+        for c in (c.strip().lower() for c in reversed(codings))
+        if c in ("gzip", "x-gzip", "deflate")
+    ]
+    async for raw in response.aiter_raw():
+        pieces: Iterator[bytes] = iter((raw,))
+        for layer in layers:
+            pieces = _through(layer, pieces)
+        for piece in pieces:
+            yield piece
+
+
+async def read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    """At most ``limit`` decoded bytes of the body, and whether there was more (left unread)."""
+    buf = bytearray()
+    async with aclosing(decoded_body(response)) as pieces:
+        async for piece in pieces:
+            buf += piece
+            if len(buf) > limit:
+                del buf[limit:]
+                return bytes(buf), True
+    return bytes(buf), False
+
+
+async def read_message_body(response: httpx.Response) -> bytes:
+    """A whole 2xx body (a message, a model list); over MAX_BODY it is ResponseTooLarge."""
+    raw, more = await read_body(response, MAX_BODY)
+    if more:
+        raise ResponseTooLarge(f"a body over {MAX_BODY >> 20} MiB (HTTP {response.status_code})")
+    return raw
+
+
+def is_web_page(body: bytes, content_type: str) -> bool:
+    """An HTML page (by content type or by its start) where the API's JSON or SSE should be."""
+    return looks_like_html(body[:1024].decode("utf-8", "replace"), content_type)
 
 
 class MessageStream:
@@ -324,7 +437,7 @@ class MessageStream:
 
     async def _open(self) -> None:
         if self._response is None:
-            self._response = await self._client._send(
+            self._response, _ = await self._client._send(
                 "POST", "/v1/messages", body=self._request, stream=True, on_wait=self._on_wait
             )
             self.request_id = self._response.headers.get("request-id")
@@ -348,23 +461,39 @@ class MessageStream:
             state = self._state = StreamState(
                 self._model, request_id=self.request_id, secret=self._client._api_key
             )
-            content_type = self._response.headers.get("content-type", "")
+            response = self._response
+            content_type = response.headers.get("content-type", "")
             try:
                 if content_type.startswith("application/json"):
                     # a gateway that ignored "stream": replay the JSON message as events
-                    raw = await self._response.aread()
+                    raw = await read_message_body(response)
                     try:
                         body = json.loads(raw)
                     except ValueError:
+                        if is_web_page(raw, content_type):
+                            raise self._client._web_page_error(response, raw) from None
                         body = raw.decode("utf-8", "replace")[:4096]
                     for event in state.feed_message(body):
                         yield event
                     return
-                async for chunk in self._response.aiter_bytes():
-                    for event in state.feed(chunk):
-                        yield event
-                    # after message_stop the rest is read and ignored (as the SDK does), so the
-                    # connection goes back to the pool
+                async with aclosing(decoded_body(response)) as chunks:
+                    checked = content_type.startswith("text/event-stream")
+                    async for chunk in chunks:
+                        if not checked and is_web_page(chunk, content_type):
+                            # a captive portal's page (by its content type, or its start)
+                            page = bytearray(chunk)
+                            async for more in chunks:
+                                if len(page) >= MAX_ERROR_BODY:
+                                    break
+                                page += more
+                            raise self._client._web_page_error(response, bytes(page))
+                        checked = True  # only the start can tell
+                        for event in state.feed(chunk):
+                            yield event
+                        if state.failure is not None:
+                            raise state.failure
+                        # after message_stop the rest is read and ignored (as the SDK does), so
+                        # the connection goes back to the pool
             except httpx.HTTPError as exc:
                 raise StreamInterrupted(
                     self._client._describe_exc(exc), partial=state.snapshot

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from megachat.api.types import Message
+from megachat.redact import redact
 
 MAX_MESSAGE_CHARS = 300
 MAX_HTML_CHARS = 160  # a proxy's error page, reduced to its words, stays a short line
@@ -131,6 +132,30 @@ class StreamInterrupted(APIError):
         return f"stream interrupted: {self.message}"
 
 
+class ResponseTooLarge(StreamInterrupted):
+    """The server sent more than megachat reads: a body, or an SSE line or event, over its limit
+    (a broken or hostile server: a decompression bomb, a line that never ends). The reading
+    stops there; like StreamInterrupted it ends the turn keeping ``partial`` (empty for a
+    non-streamed body)."""
+
+    def __init__(self, message: str, *, partial: Message | None = None) -> None:
+        super().__init__(message, partial=partial if partial is not None else {})
+
+    def __str__(self) -> str:
+        return f"response too large: {self.message}"
+
+
+class WebPageError(APIStatusError):
+    """A success status with a web page instead of the API's JSON or event stream: a captive
+    portal, a proxy's sign-in page or a base_url that points at a website."""
+
+    def __str__(self) -> str:
+        content_type = self.headers.get("content-type", "").partition(";")[0].strip()
+        status = f"HTTP {self.status_code}"
+        kind = f"{content_type}, {status}" if content_type else status
+        return f"the server answered with a web page ({kind}), not the API: {self.message}"
+
+
 class APIKeyError(APIError):
     """The key cannot be sent in a header (control, space or non-ASCII characters); nothing sent."""
 
@@ -195,16 +220,9 @@ def html_to_text(text: str) -> str:
 
 
 def scrub(value: Any, secret: str | None) -> Any:
-    """Replace the secret in every string of a JSON-like value (servers may echo the key)."""
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return value.replace(secret, "[redacted]")
-    if isinstance(value, dict):
-        return {k: scrub(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, secret) for v in value]
-    return value
+    """The key replaced in every string of a JSON-like value (servers may echo the key); the one
+    rule for that is megachat.redact."""
+    return redact(value, (secret,))
 
 
 def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
@@ -240,7 +258,8 @@ def make_status_error(
     body = scrub(body, secret)
     etype, msg, body_request_id = parse_error_body(body)
     if msg is None:
-        text = scrub(raw.decode("utf-8", "replace"), secret) if raw else ""
+        # a body with NUL bytes is binary (or a decompression bomb's zeros), not a message
+        text = scrub(raw.decode("utf-8", "replace"), secret) if raw and b"\0" not in raw else ""
         if body is None and text:
             body = text[:4096]
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
@@ -257,6 +276,23 @@ def make_status_error(
         body=body,
         headers=headers,
     )
+
+
+def make_web_page_error(
+    status: int,
+    raw: bytes,
+    headers: Mapping[str, str],
+    *,
+    base_url: str,
+    secret: str | None = None,
+) -> WebPageError:
+    """The error for an HTML page where the API should have answered: what the page says (its
+    title and words, one short line) and what to check."""
+    page = html_to_text(scrub(raw.decode("utf-8", "replace"), secret))
+    message = f"check base_url ({base_url}) or sign in to the network"
+    if page:
+        message += f"; the page says: {page}"
+    return WebPageError(message, status_code=status, headers=headers)
 
 
 def make_stream_error(

@@ -2,11 +2,19 @@
 
 Lines are split on bytes (CR, LF, CRLF) before UTF-8 decoding, so U+2028 and friends inside data
 never split a line and multi-byte characters may straddle network chunks.
+
+A line, and an event's data, are at most MAX_EVENT_BYTES: a server that sends more (a line that
+never ends, a decompression bomb) gets EventTooLarge instead of all the memory there is.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
+
+# Real events are small (the API chunks text and tool input into many deltas, protocol.md §4.2);
+# 4 MiB still holds a gateway's whole 128k-token reply sent as one JSON-escaped delta.
+MAX_EVENT_BYTES = 4 << 20
 
 
 @dataclass(slots=True)
@@ -17,16 +25,31 @@ class ServerSentEvent:
     retry: int | None = None
 
 
+class EventTooLarge(ValueError):
+    """A line or an event's data passed MAX_EVENT_BYTES. ``events`` are the events the same
+    ``feed`` call completed before it, so nothing that arrived whole is lost."""
+
+    def __init__(self, message: str, events: list[ServerSentEvent]) -> None:
+        super().__init__(message)
+        self.events = events
+
+
 class SSEDecoder:
-    """Incremental decoder: ``feed(bytes)`` returns the events completed by that chunk."""
+    """Incremental decoder: ``feed(bytes)`` returns the events completed by that chunk.
 
-    __slots__ = ("_buf", "_data", "_event", "_last_id", "_retry", "_skip_lf")
+    ``feed`` raises EventTooLarge when a line or an event passes ``max_bytes``; the decoder is
+    then reset (a stream that broke the limit is not worth reading on).
+    """
 
-    def __init__(self) -> None:
-        self._buf = b""
+    __slots__ = ("_buf", "_data", "_event", "_last_id", "_retry", "_size", "_skip_lf", "max_bytes")
+
+    def __init__(self, max_bytes: int = MAX_EVENT_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._buf = bytearray()  # the unfinished last line (appended to, never re-scanned)
         self._skip_lf = False
         self._event: str | None = None
         self._data: list[str] = []
+        self._size = 0  # bytes of data in the pending event
         self._last_id: str | None = None
         self._retry: int | None = None
 
@@ -39,28 +62,47 @@ class SSEDecoder:
                 chunk = chunk[1:]
                 if not chunk:
                     return []
-        data = self._buf + chunk if self._buf else chunk
-        lines = data.splitlines()  # bytes.splitlines splits on \r, \n and \r\n only
-        last = data[-1]
-        if last == 13:
-            self._skip_lf = True
-            self._buf = b""
-        elif last == 10:
-            self._buf = b""
-        else:
-            self._buf = lines.pop()
+        last = chunk[-1]
+        ended = last == 10 or last == 13
+        lines = chunk.splitlines()  # bytes.splitlines splits on \r, \n and \r\n only
+        if not ended and len(lines) == 1:  # the middle of a line: no line ends here
+            self._buf += chunk
+            if len(self._buf) > self.max_bytes:
+                self._too_large("line", [])
+            return []
+        if self._buf:  # the first line of this chunk ends the pending one
+            self._buf += lines[0]
+            lines[0] = bytes(self._buf)
+            self._buf.clear()
+        if not ended:
+            self._buf += lines.pop()
+        self._skip_lf = last == 13
         out: list[ServerSentEvent] = []
+        limit = self.max_bytes
+        long = len(chunk) > limit or len(lines[0]) > limit  # else no line here can be too long
         for raw in lines:
+            if long and len(raw) > limit:
+                self._too_large("line", out)
             event = self._line(raw)
             if event is not None:
                 out.append(event)
+            elif self._size > limit:
+                self._too_large("event", out)
+        if len(self._buf) > limit:
+            self._too_large("line", out)
         return out
+
+    def _too_large(self, what: str, events: list[ServerSentEvent]) -> NoReturn:
+        self.close()
+        size = f"{self.max_bytes >> 20} MiB" if self.max_bytes >= 1 << 20 else f"{self.max_bytes} B"
+        raise EventTooLarge(f"a stream {what} over {size}", events)
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream: an event without its terminating blank line is discarded (as the SDK)."""
-        self._buf = b""
+        self._buf = bytearray()
         self._event = None
         self._data = []
+        self._size = 0
         return []
 
     def _line(self, raw: bytes) -> ServerSentEvent | None:
@@ -70,10 +112,12 @@ class SSEDecoder:
             event = ServerSentEvent(self._event, "\n".join(self._data), self._last_id, self._retry)
             self._event = None
             self._data = []
+            self._size = 0
             self._retry = None
             return event
         if raw.startswith(b"data:"):  # fast path: most lines
             value = raw[6:] if raw[5:6] == b" " else raw[5:]
+            self._size += len(value)
             self._data.append(value.decode("utf-8", "replace"))
             return None
         if raw[0] == 58:  # ":" comment
@@ -83,6 +127,7 @@ class SSEDecoder:
         if sep and value[:1] == " ":
             value = value[1:]
         if name == "data":
+            self._size += len(value)
             self._data.append(value)
         elif name == "event":
             self._event = value

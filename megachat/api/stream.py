@@ -9,9 +9,9 @@ import json
 from typing import Any
 
 from megachat.api.accumulate import Accumulator
-from megachat.api.errors import StreamInterrupted, make_stream_error
+from megachat.api.errors import ResponseTooLarge, StreamInterrupted, make_stream_error
 from megachat.api.events import StreamEvent
-from megachat.api.sse import SSEDecoder
+from megachat.api.sse import EventTooLarge, SSEDecoder
 from megachat.api.types import Message
 
 
@@ -24,9 +24,13 @@ class StreamState:
     (not JSON, or not a JSON object) is counted in ``skipped_events`` so a UI can say that the
     reply may be incomplete. (The official SDK raises its JSONDecodeError instead, ending the
     stream at the first broken line; skipping keeps the rest of the reply.)
+
+    A line or event over the SSE size limit sets ``failure`` (ResponseTooLarge with the partial
+    message): ``feed`` still returns the events completed before it, and the caller raises
+    ``failure`` once it has passed them on; ``feed`` and ``finish`` raise it after that.
     """
 
-    __slots__ = ("_acc", "_decoder", "request_id", "secret", "skipped_events")
+    __slots__ = ("_acc", "_decoder", "failure", "request_id", "secret", "skipped_events")
 
     def __init__(
         self, model: str | None = None, *, request_id: str | None = None, secret: str | None = None
@@ -36,6 +40,7 @@ class StreamState:
         self.request_id = request_id
         self.secret = secret
         self.skipped_events = 0  # malformed data lines dropped so far
+        self.failure: ResponseTooLarge | None = None
 
     @property
     def snapshot(self) -> Message:
@@ -51,8 +56,15 @@ class StreamState:
         acc = self._acc
         if acc.done:
             return out
+        if self.failure is not None:
+            raise self.failure
+        too_large: EventTooLarge | None = None
+        try:
+            decoded = self._decoder.feed(chunk)
+        except EventTooLarge as exc:
+            decoded, too_large = exc.events, exc
         loads = json.loads
-        for sse in self._decoder.feed(chunk):
+        for sse in decoded:
             name = sse.event
             data = sse.data
             parsed: Any
@@ -88,6 +100,10 @@ class StreamState:
                 out.append(event)
                 if acc.done:
                     break
+        if too_large is not None and not acc.done:
+            self.failure = ResponseTooLarge(
+                f"{too_large} (not a Messages API stream)", partial=acc.snapshot
+            )
         return out
 
     def feed_message(self, message: Any) -> list[StreamEvent]:
@@ -137,6 +153,8 @@ class StreamState:
     def finish(self) -> Message:
         """End of the byte stream: the final message, or StreamInterrupted with the partial."""
         self._decoder.close()
+        if self.failure is not None:
+            raise self.failure
         if not self._acc.done:
             raise StreamInterrupted(
                 "connection closed before message_stop", partial=self._acc.snapshot
@@ -149,6 +167,6 @@ def accumulate_bytes(chunks: list[bytes] | tuple[bytes, ...], model: str | None 
     state = StreamState(model)
     for chunk in chunks:
         state.feed(chunk)
-        if state.done:
+        if state.done or state.failure is not None:
             break
     return state.finish()

@@ -14,12 +14,18 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from megachat.localfiles import FileRefusedError, read_user_file
+
 # API limits (Anthropic vision docs) and the recommended size.
 MAX_BASE64_BYTES = 5 * 1024 * 1024  # 5,242,880 characters of base64 per image
 MAX_EDGE = 8000  # px, any edge
 MAX_EDGE_MANY = 2000  # px, when a request holds more than 20 images
 MANY_IMAGES = 20
 RECOMMENDED_LONG_EDGE = 1568  # px; bigger images are scaled down by the API anyway
+# The largest file read as an image. Bigger files are downscaled before sending, so this is not an
+# API limit; it bounds the memory a path can cost (a sparse 3 GB file is refused by its size, not
+# read), with room for any real photo or screenshot.
+MAX_IMAGE_FILE_BYTES = 64 * 1024 * 1024
 
 MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 
@@ -260,16 +266,19 @@ def prepare_image_bytes(data: bytes, name: str, *, many: bool = False) -> Prepar
 def load_image(path: str | Path, *, many: bool = False) -> PreparedImage:
     """Read an image file and make it sendable; ImageError (naming the file) when it cannot be.
 
-    many=True applies the stricter edge limit for requests that hold more than 20 images.
+    many=True applies the stricter edge limit for requests that hold more than 20 images. Only a
+    regular file of at most MAX_IMAGE_FILE_BYTES is read, so a FIFO, a device or a huge file is
+    refused at once instead of hanging or filling memory.
     """
-    p = Path(path)
     name = str(path)
     try:
-        data = p.read_bytes()
+        data = read_user_file(path, MAX_IMAGE_FILE_BYTES)
     except FileNotFoundError:
         raise ImageError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise ImageError(f"{name}: is a directory, not an image") from None
+    except FileRefusedError as exc:  # a FIFO, a device, too large: refused before reading
+        raise ImageError(f"{name}: {exc}") from None
     except OSError as exc:
         raise ImageError(f"{name}: cannot read ({exc.strerror or exc})") from None
     if not data:

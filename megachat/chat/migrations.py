@@ -110,8 +110,20 @@ V3 = [
     "ALTER TABLE message_attachments ADD COLUMN name TEXT",
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2, V3]
+# v4: the ids of deleted conversations. A process still holding a deleted conversation (a TUI or
+# `megachat ask` streaming into it while `megachat delete` ran) must not bring it back by saving.
+V4 = [
+    """CREATE TABLE deleted_conversations (
+        id TEXT PRIMARY KEY,
+        deleted_at REAL NOT NULL
+    ) WITHOUT ROWID""",
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3, V4]
 SCHEMA_VERSION = len(MIGRATIONS)
+# A database that cannot be written is never migrated; reading it works from this version on
+# (later migrations only add what writing needs).
+READABLE_FROM = 3
 
 
 class SchemaTooNewError(Exception):

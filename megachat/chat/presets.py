@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from megachat.chat.conversation import Conversation, check_temperature
+from megachat.localfiles import MAX_SETTINGS_FILE_BYTES, read_user_file
 
 _VAR = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
 
@@ -184,8 +185,9 @@ def parse_preset(data: Mapping[str, Any], *, default_name: str, source: str = ""
 def load_preset_file(path: Path) -> Preset:
     """One preset from a TOML file; PresetError naming the file (and line) on any problem."""
     try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
+        data = tomllib.loads(read_user_file(path, MAX_SETTINGS_FILE_BYTES).decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PresetError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise PresetError(f"{path}: {exc}") from None
     except OSError as exc:

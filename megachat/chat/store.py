@@ -14,6 +14,14 @@ finish_reply's status is one of complete / interrupted / cancelled / error. A re
 
 Concurrency: WAL, a 5 s busy timeout and short IMMEDIATE transactions let several processes (the
 TUI and `megachat ask`) append to one database at once. A Store may be shared between threads.
+A conversation deleted by one process stays deleted: another one still writing to it gets
+ConversationDeleted instead of bringing it back.
+
+The API key never reaches the file: every text written (content blocks, titles, the search index)
+passes through `secrets` (megachat.redact), which the opener fills from the configuration.
+
+A database megachat cannot write (a read-only data directory or file) opens read-only: reading
+works, every write raises ReadOnlyStoreError, naming what is not writable.
 """
 
 from __future__ import annotations
@@ -34,9 +42,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from megachat.chat.conversation import STATUSES, ChatMessage, Conversation
+from megachat.chat.conversation import STATUSES, ChatMessage, Conversation, text_of
 from megachat.chat.images import data_size, sniff_media_type
-from megachat.chat.migrations import SCHEMA_VERSION, SchemaTooNewError, migrate, user_version
+from megachat.chat.migrations import (
+    READABLE_FROM,
+    SCHEMA_VERSION,
+    SchemaTooNewError,
+    migrate,
+    user_version,
+)
+from megachat.redact import Secrets
 
 DB_NAME = "megachat.db"
 BUSY_TIMEOUT_MS = 5000
@@ -59,6 +74,20 @@ class ConversationNotFound(StoreError):
 
 class MessageNotFound(StoreError):
     """The conversation exists but holds no message with that id."""
+
+
+class ConversationDeleted(StoreError):
+    """The conversation was deleted elsewhere (`megachat delete`, another window) while this
+    process still held it: nothing more is written to it, so the delete is never undone."""
+
+    def __init__(self, conversation_id: str | None = None) -> None:
+        self.conversation_id = conversation_id
+        what = f"conversation {conversation_id}" if conversation_id else "the conversation"
+        super().__init__(f"{what} was deleted elsewhere")
+
+
+class ReadOnlyStoreError(StoreError):
+    """The database can be read but not written (its directory or file is not writable)."""
 
 
 class CorruptDatabaseError(StoreError):
@@ -206,28 +235,44 @@ def _with_write_hint(message: str, path: Path, exc: BaseException) -> str:
             return message
     elif not any(word in str(exc).lower() for word in _READ_ONLY_WORDS):
         return message
+    reason = _unwritable(path)
+    return f"{message}; {reason}" if reason else message
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the database at `path` cannot be written (None: nothing says so). The directory must
+    be writable too: WAL keeps its -wal and -shm files beside the database. os.access also sees
+    a read-only mount (even for root, who ignores permission bits)."""
     data_dir = path.parent
     existing = data_dir
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not os.access(existing, os.W_OK | os.X_OK):
         if existing == data_dir:
-            return f"{message}; the data directory {data_dir} is not writable"
-        return (
-            f"{message}; the data directory {data_dir} cannot be created"
-            f" ({existing} is not writable)"
-        )
+            return f"the data directory {data_dir} is not writable"
+        return f"the data directory {data_dir} cannot be created ({existing} is not writable)"
     if path.exists() and not os.access(path, os.W_OK):
-        return f"{message}; the database file {path} is not writable"
-    return message
+        return f"the database file {path} is not writable"
+    return None
 
 
 class Store:
-    """The conversation database at `path` (created with its directory when missing)."""
+    """The conversation database at `path` (created with its directory when missing; opened
+    read-only when it exists but cannot be written). `secrets` (API keys) are never written:
+    pass the Secrets object itself to share it, so a key added later is redacted too."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, secrets: Secrets | Iterable[str | None] = ()
+    ) -> None:
         self.path = Path(path)
+        self.secrets = secrets if isinstance(secrets, Secrets) else Secrets(secrets)
         self._lock = threading.RLock()
+        self._read_only: str | None = None  # why it cannot be written
+        reason = _unwritable(self.path) if self.path.is_file() else None
+        if reason is not None:
+            self._conn = self._open_read_only(reason)
+            self._read_only = f"{self.path} is read-only ({reason})"
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -251,6 +296,58 @@ class Store:
                 raise CorruptDatabaseError(self.path, _set_aside(self.path), str(exc)) from None
             raise StoreError(_with_write_hint(f"{self.path}: {exc}", self.path, exc)) from None
         self._conn = conn
+
+    def _open_read_only(self, reason: str) -> sqlite3.Connection:
+        """Read the database as it is (never migrated). `mode=ro` needs the WAL index (-shm) to
+        exist or be creatable; in a read-only directory that no writer has open there is none,
+        and `immutable=1` reads the file alone (nobody can be changing it then)."""
+        from urllib.parse import quote
+
+        uri = "file:" + quote(str(self.path.absolute()))
+        failure: sqlite3.Error | None = None
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(
+                    f"{uri}?{query}",
+                    uri=True,
+                    timeout=BUSY_TIMEOUT_MS / 1000,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    factory=_Connection,
+                )
+            except sqlite3.Error as exc:
+                failure = exc
+                continue
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                found = user_version(conn)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                if _is_corruption(exc):  # it cannot be moved aside: the directory is read-only
+                    raise CorruptDatabaseError(self.path, None, str(exc)) from None
+                failure = exc
+                continue
+            if found > SCHEMA_VERSION or found < READABLE_FROM:
+                conn.close()
+                why = "an older" if found < READABLE_FROM else "a newer"
+                raise StoreError(
+                    f"{self.path} is read-only ({reason}) and was written by {why} megachat "
+                    f"(schema version {found}); it cannot be opened as it is"
+                )
+            return conn
+        raise StoreError(f"{self.path}: cannot open the database ({failure}); {reason}")
+
+    @property
+    def read_only(self) -> bool:
+        """True when the database can be read but not written."""
+        return self._read_only is not None
+
+    def check_writable(self) -> None:
+        """ReadOnlyStoreError (saying what is not writable) when writes cannot work; call it
+        before doing something that must be stored, such as sending a turn."""
+        if self._read_only is not None:
+            raise ReadOnlyStoreError(self._read_only)
 
     @staticmethod
     def _setup(conn: sqlite3.Connection) -> None:
@@ -317,6 +414,7 @@ class Store:
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One short IMMEDIATE transaction (waits up to the busy timeout for other writers)."""
+        self.check_writable()
         with self._lock, self._errors():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -334,6 +432,9 @@ class Store:
     # -- conversations ----------------------------------------------------------------------
 
     def _upsert_conversation(self, conn: sqlite3.Connection, conv: Conversation) -> None:
+        """Insert or update the conversation row; ConversationDeleted if it was deleted."""
+        if conn.execute("SELECT 1 FROM deleted_conversations WHERE id = ?", (conv.id,)).fetchone():
+            raise ConversationDeleted(conv.id)
         conn.execute(
             """INSERT INTO conversations
                    (id, title, model, system, temperature, max_tokens, created_at, updated_at)
@@ -344,9 +445,9 @@ class Store:
                    updated_at = max(conversations.updated_at, excluded.updated_at)""",
             (
                 conv.id,
-                conv.title,
+                self.secrets.redact(conv.title),
                 conv.model,
-                conv.system,
+                self.secrets.redact(conv.system),
                 conv.temperature,
                 conv.max_tokens,
                 conv.created_at,
@@ -471,12 +572,16 @@ class Store:
     def rename(self, conv_id: str, title: str) -> None:
         """Set the title (it no longer follows the first message)."""
         with self._write() as conn:
-            cur = conn.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conv_id))
+            cur = conn.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?",
+                (self.secrets.redact(title), conv_id),
+            )
             if cur.rowcount == 0:
                 raise ConversationNotFound(f"no conversation with id {conv_id!r}")
 
     def delete(self, conv_id: str) -> bool:
-        """Delete a conversation, its messages and the images no other message uses."""
+        """Delete a conversation, its messages and the images no other message uses. Its id is
+        remembered, so a process still holding it cannot bring it back (ConversationDeleted)."""
         with self._write() as conn:
             shas = [
                 r[0]
@@ -487,6 +592,11 @@ class Store:
                 )
             ]
             cur = conn.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))
+            if cur.rowcount:
+                conn.execute(
+                    "INSERT OR REPLACE INTO deleted_conversations (id, deleted_at) VALUES (?, ?)",
+                    (conv_id, time.time()),
+                )
             for sha in shas:
                 conn.execute(
                     """DELETE FROM attachments WHERE sha256 = ? AND NOT EXISTS
@@ -506,7 +616,7 @@ class Store:
                 conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conv_id,)).fetchone()
                 is None
             ):
-                raise ConversationNotFound(f"no conversation with id {conv_id!r}")
+                raise self._missing(conn, conv_id)
             row = conn.execute(
                 "SELECT position FROM messages WHERE conversation_id = ? AND id = ?",
                 (conv_id, message_id),
@@ -540,6 +650,13 @@ class Store:
             )
             return cur.rowcount
 
+    @staticmethod
+    def _missing(conn: sqlite3.Connection, conv_id: str) -> StoreError:
+        """The error for a conversation that is not there: deleted, or never stored."""
+        if conn.execute("SELECT 1 FROM deleted_conversations WHERE id = ?", (conv_id,)).fetchone():
+            return ConversationDeleted(conv_id)
+        return ConversationNotFound(f"no conversation with id {conv_id!r}")
+
     # -- messages ---------------------------------------------------------------------------
 
     def _dehydrate(self, conn: sqlite3.Connection, content: list[dict]) -> tuple[str, list[str]]:
@@ -572,7 +689,8 @@ class Store:
         return _dumps(out), shas
 
     def _insert_message(self, conn: sqlite3.Connection, conv_id: str, msg: ChatMessage) -> None:
-        content, shas = self._dehydrate(conn, msg.content)
+        blocks = self.secrets.redact(msg.content)
+        content, shas = self._dehydrate(conn, blocks)
         try:
             conn.execute(
                 """INSERT INTO messages (id, conversation_id, position, role, content, text,
@@ -585,7 +703,7 @@ class Store:
                     conv_id,
                     msg.role,
                     content,
-                    msg.text(),
+                    text_of(blocks),
                     msg.status,
                     None if msg.usage is None else _dumps(msg.usage),
                     msg.stop_reason,
@@ -595,7 +713,7 @@ class Store:
             )
         except sqlite3.IntegrityError as exc:
             if "FOREIGN KEY" in str(exc):
-                raise ConversationNotFound(f"no conversation with id {conv_id!r}") from None
+                raise self._missing(conn, conv_id) from None
             raise StoreError(f"cannot store message {msg.id}: {exc}") from None
         self._link_attachments(conn, msg, shas)
         conn.execute(
@@ -630,7 +748,8 @@ class Store:
         self, msg: ChatMessage | str, text: str | None = None, *, content: list[dict] | None = None
     ) -> None:
         """Save the reply so far: `text` (everything so far, prefill included) or whole `content`.
-        Cheap, but call it at most about once a second."""
+        Cheap, but call it at most about once a second. ConversationDeleted when the reply is
+        no longer there (its conversation was deleted elsewhere)."""
         if isinstance(msg, ChatMessage):
             if content is not None:
                 msg.content = [dict(b) for b in content]
@@ -641,12 +760,15 @@ class Store:
             msg_id = msg
             if content is None:
                 content = [{"type": "text", "text": text}] if text else []
-        plain = "\n\n".join(b.get("text", "") for b in content if b.get("type") == "text")
+        content = self.secrets.redact(content)
         with self._write() as conn:
             stored, _ = self._dehydrate(conn, content)
-            conn.execute(
-                "UPDATE messages SET content = ?, text = ? WHERE id = ?", (stored, plain, msg_id)
+            cur = conn.execute(
+                "UPDATE messages SET content = ?, text = ? WHERE id = ?",
+                (stored, text_of(content), msg_id),
             )
+            if cur.rowcount == 0:
+                raise ConversationDeleted()
 
     def finish_reply(
         self,
@@ -659,7 +781,8 @@ class Store:
         model: str | None = None,
     ) -> None:
         """Mark the reply complete / interrupted / cancelled / error, with its final content
-        (default: what the message holds), usage and stop reason."""
+        (default: what the message holds), usage and stop reason. ConversationDeleted when the
+        reply is no longer there."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         if content is not None:
@@ -672,14 +795,15 @@ class Store:
         if model is not None:
             msg.model = model
         now = time.time()
+        blocks = self.secrets.redact(msg.content)
         with self._write() as conn:
-            stored, shas = self._dehydrate(conn, msg.content)
+            stored, shas = self._dehydrate(conn, blocks)
             cur = conn.execute(
                 """UPDATE messages SET content = ?, text = ?, status = ?, usage = ?,
                        stop_reason = ?, model = ? WHERE id = ?""",
                 (
                     stored,
-                    msg.text(),
+                    text_of(blocks),
                     status,
                     None if msg.usage is None else _dumps(msg.usage),
                     msg.stop_reason,
@@ -688,7 +812,7 @@ class Store:
                 ),
             )
             if cur.rowcount == 0:
-                raise StoreError(f"no stored message with id {msg.id!r}")
+                raise ConversationDeleted()
             self._link_attachments(conn, msg, shas)
             conn.execute(
                 """UPDATE conversations SET updated_at = max(updated_at, ?)

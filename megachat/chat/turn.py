@@ -22,7 +22,13 @@ What happens, in order:
      status "cancelled" and CancelledError propagates;
    - the stream breaks (connection lost, no message_stop): status "interrupted";
    - an API error: status "error". In both cases the text so far is kept, ReplyFinished is yielded
-     with that status and then the APIError is raised.
+     with that status and then the APIError is raised;
+   - the conversation was deleted elsewhere (another process ran `megachat delete`): the stream
+     is stopped, nothing more is stored (the delete stays done) and ConversationDeleted is raised.
+6. The API key never gets through: the reply is redacted (megachat.redact) before it is stored,
+   kept in the message or yielded as ReplyText; a key split across two deltas is caught by holding
+   back a tail that could start one until the next delta. The secrets are the store's unless
+   given.
 
 This module imports neither httpx nor Textual: it talks to the client object it is given, and
 imports megachat.api only lazily, for its error classes, once a request has failed.
@@ -38,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from megachat.chat.conversation import ChatMessage, Conversation, merge_prefill, prefill_sent
+from megachat.redact import Secrets, StreamRedactor
 
 if TYPE_CHECKING:
     from megachat.api import MessagesClient, WaitNotice
@@ -105,12 +112,17 @@ class Turn:
         *,
         prefill: str = "",
         stream: bool = True,
+        secrets: Secrets | None = None,
     ) -> None:
         self.conversation = conversation
         self.client = client
         self.store = store
         self.prefill = prefill_sent(prefill)
         self.stream = stream
+        if secrets is None:
+            secrets = store.secrets if store is not None else Secrets()
+        self._secrets = secrets
+        self._text_out = StreamRedactor(secrets)  # what ReplyText shows
         self.message: ChatMessage | None = None  # the assistant reply, once started
         self.response: dict | None = None  # the API's final Message
         self._emit: Callable[[Any], None] = lambda item: None
@@ -168,7 +180,10 @@ class Turn:
             self._finish_cancelled()
             raise
         except Exception as exc:
-            self._finish_error(exc)
+            if _is_deleted(exc):
+                self._abandon()
+            else:
+                self._finish_error(exc)
             raise
         finally:
             self._cancel_flush_timer()
@@ -185,7 +200,7 @@ class Turn:
                     self._start(start or getattr(stream, "snapshot", None))
                 if isinstance(event, TextDelta):
                     self._append_text(event.text)
-                    self._emit(ReplyText(event.text))
+                    self._emit_text(event.text)
                 self._emit(ReplyEvent(event))
             final = stream.final_message
         self._complete(final)
@@ -194,8 +209,7 @@ class Turn:
         message = await self.client.create(request, on_wait=self._on_wait)
         self._start(message)
         text = "".join(b.get("text", "") for b in message.get("content", []) if _is_text(b))
-        if text:
-            self._emit(ReplyText(text))
+        self._emit_text(text)
         self._complete(message)
 
     def _on_wait(self, notice: WaitNotice) -> None:
@@ -224,8 +238,19 @@ class Turn:
             self.store.begin_reply(self.conversation.id, self.message)
             self._last_flush = time.monotonic()
         self._emit(ReplyStarted(self.message))
-        if self.prefill:
-            self._emit(ReplyText(self.prefill))
+        self._emit_text(self.prefill)
+
+    def _emit_text(self, text: str) -> None:
+        """Yield reply text, redacted (a tail that may start a secret waits for the next piece)."""
+        shown = self._text_out.feed(text)
+        if shown:
+            self._emit(ReplyText(shown))
+
+    def _emit_rest(self) -> None:
+        """The reply ended: yield the text held back (it was not a secret)."""
+        rest = self._text_out.flush()
+        if rest:
+            self._emit(ReplyText(rest))
 
     def _append_text(self, text: str) -> None:
         assert self.message is not None
@@ -242,12 +267,13 @@ class Turn:
             self._flush_handle = loop.call_later(FLUSH_INTERVAL, self._flush_from_timer)
 
     def _current_content(self) -> list[dict]:
-        """The reply so far: the stream's snapshot when there is one, merged with the prefill."""
+        """The reply so far (redacted): the stream's snapshot when there is one, merged with the
+        prefill."""
         snapshot = getattr(self._stream, "snapshot", None) if self._stream is not None else None
         blocks = list((snapshot or {}).get("content") or [])
         if not blocks and self._streamed_text:
             blocks = [{"type": "text", "text": "".join(self._streamed_text)}]
-        return merge_prefill(self.prefill, blocks)
+        return self._secrets.redact(merge_prefill(self.prefill, blocks))
 
     def _flush(self) -> None:
         """Write the text received so far (called at most about once a second)."""
@@ -255,7 +281,7 @@ class Turn:
         if self.message is None or not self._dirty:
             return
         self._dirty = False
-        self.message.content = self._current_content()
+        self.message.content = _without_unfinished_secret(self._current_content(), self._secrets)
         self._last_flush = time.monotonic()
         if self.store is not None:
             self.store.update_reply(self.message, content=self.message.content)
@@ -277,12 +303,14 @@ class Turn:
 
     def _complete(self, final: dict) -> None:
         assert self.message is not None
+        final = self._secrets.redact(final)
         self.response = final
         self.message.content = merge_prefill(self.prefill, list(final.get("content") or []))
         self.message.usage = final.get("usage")
         self.message.stop_reason = final.get("stop_reason")
         self.message.model = final.get("model") or self.message.model
         self._finish("complete")
+        self._emit_rest()
         self._emit(ReplyFinished(self.message, final, skipped_events=self.skipped_events))
 
     def _finish(self, status: str) -> None:
@@ -298,7 +326,11 @@ class Turn:
         if self.message is None or self.message.status != "streaming":
             return
         self.message.content = self._current_content()
-        self._finish("cancelled")
+        try:
+            self._finish("cancelled")
+        except Exception as exc:
+            if not _is_deleted(exc):  # deleted elsewhere: nothing to store, the cancel goes on
+                raise
 
     def _finish_error(self, exc: BaseException) -> None:
         if self.message is None:
@@ -310,12 +342,24 @@ class Turn:
             return
         partial = getattr(exc, "partial", None)
         if partial and partial.get("content"):
-            self.message.content = merge_prefill(self.prefill, list(partial["content"]))
+            content = merge_prefill(self.prefill, list(partial["content"]))
+            self.message.content = self._secrets.redact(content)
             self.message.usage = partial.get("usage") or self.message.usage
         else:
             self.message.content = self._current_content()
         self._finish(_failure_status(exc))
+        self._emit_rest()
         self._emit(ReplyFinished(self.message, None, exc, skipped_events=self.skipped_events))
+
+    def _abandon(self) -> None:
+        """The conversation was deleted elsewhere: keep what arrived in memory (the screen still
+        shows it) but store nothing more, so the delete is not undone."""
+        self._dirty = False
+        if self.message is not None:
+            if self.message.status == "streaming":
+                self.message.content = self._current_content()
+            self.message.status = "error"
+        self._emit_rest()
 
     # -- persistence -----------------------------------------------------------------------------
 
@@ -328,6 +372,28 @@ class Turn:
 
 def _is_text(block: dict) -> bool:
     return block.get("type") == "text"
+
+
+def _is_deleted(exc: BaseException) -> bool:
+    """The store says the conversation was deleted elsewhere (imported only when it failed)."""
+    from megachat.chat.store import ConversationDeleted
+
+    return isinstance(exc, ConversationDeleted)
+
+
+def _without_unfinished_secret(content: list[dict], secrets: Secrets) -> list[dict]:
+    """A partial reply as it may be stored: the last block's text must not end with what could
+    be the first part of a key (its rest would come in the next delta, after this write)."""
+    if not content or not secrets:
+        return content
+    last = content[-1]
+    for field_name in ("text", "thinking"):
+        value = last.get(field_name)
+        if isinstance(value, str):
+            cut = secrets.unfinished(value)
+            if cut:
+                return [*content[:-1], {**last, field_name: value[:-cut]}]
+    return content
 
 
 def _failure_status(exc: BaseException) -> str:

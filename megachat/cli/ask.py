@@ -8,6 +8,7 @@ partial reply kept as "cancelled" (exit 130 / 143).
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if needs_store:
             store = open_store()
         try:
+            if store is not None and not args.no_save:
+                _check_writable(store)
             conv = _conversation_for_ask(args, settings, store, preset)
             prefill = args.prefill
             if prefill is None and preset is not None:
@@ -82,6 +85,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 store.close()
 
 
+def _check_writable(store: Store) -> None:
+    """Refuse before sending when the turn could not be stored (a read-only data directory):
+    a reply nobody can find again is worse than a clear error. `--no-save` still works."""
+    from megachat.chat.store import ReadOnlyStoreError
+
+    try:
+        store.check_writable()
+    except ReadOnlyStoreError as exc:
+        raise CLIError(f"{exc}; nothing was sent") from None
+
+
 def build_prompt(args_prompt: Sequence[str], stdin_text: str) -> str:
     """stdin text, a blank line, then the prompt; either may be absent."""
     prompt = " ".join(args_prompt).strip()
@@ -92,7 +106,11 @@ def build_prompt(args_prompt: Sequence[str], stdin_text: str) -> str:
 
 
 def _read_stdin() -> str:
-    """stdin's text when it is not a terminal ("" for a terminal or an empty stream)."""
+    """stdin's text when it is not a terminal ("" for a terminal or an empty stream).
+
+    Read in chunks and capped at what one request can carry, so `< /dev/zero` is refused with a
+    usage error (nothing sent) instead of filling memory, and Ctrl+C / SIGTERM act between chunks.
+    """
     stream = sys.stdin
     if stream is None:
         return ""
@@ -101,8 +119,20 @@ def _read_stdin() -> str:
             return ""
     except (OSError, ValueError):
         return ""
+    from megachat.api.limits import MAX_REQUEST_BYTES
+    from megachat.localfiles import FileTooLargeError, read_at_most
+
     try:
-        raw = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode()
+        if hasattr(stream, "buffer"):
+            source = stream.buffer
+        else:  # a text stream with no bytes underneath (an embedding caller)
+            source = io.BytesIO(stream.read(MAX_REQUEST_BYTES + 1).encode())
+        raw = read_at_most(source, MAX_REQUEST_BYTES)
+    except FileTooLargeError:
+        raise usage_error(
+            f"stdin is larger than {MAX_REQUEST_BYTES // 1_000_000} MB, the most one request "
+            "can carry (nothing was sent)"
+        ) from None
     except (OSError, ValueError):
         return ""
     return raw.decode("utf-8", errors="replace")
@@ -193,11 +223,13 @@ async def _ask_turn(
 ) -> int:
     """Run the turn, printing text as it arrives (or the final Message with --json)."""
     from megachat.api import APIError
+    from megachat.chat.store import ConversationDeleted
     from megachat.chat.turn import ReplyFinished, ReplyText, Turn, Waiting
+    from megachat.cli.output import known_secrets
 
     writer = ReplyWriter(terminal=sys.stdout.isatty())
     finished: ReplyFinished | None = None
-    turn = Turn(conv, client, store, prefill=prefill, stream=stream)
+    turn = Turn(conv, client, store, prefill=prefill, stream=stream, secrets=known_secrets())
     try:
         async with client:
             try:
@@ -212,6 +244,11 @@ async def _ask_turn(
             finally:
                 if not as_json:
                     writer.finish()
+    except ConversationDeleted:
+        raise CLIError(
+            f"conversation {conv.id} was deleted elsewhere while this turn ran; "
+            "nothing more of it was saved"
+        ) from None
     except APIError as exc:
         _warn_skipped(finished)
         raise CLIError(

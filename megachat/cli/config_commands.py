@@ -17,6 +17,8 @@ from megachat.cli.output import inform, one_line, write
 if TYPE_CHECKING:
     from megachat.config import Settings
 
+_MAX_KEY_CHARS = 4096  # far more than any API key; stdin is read no further
+
 
 def config_epilog() -> str:
     """The `config --help` list of known keys, from megachat.config."""
@@ -45,6 +47,8 @@ def cmd_config(args: argparse.Namespace) -> int:
             )
         if args.action == "set":
             value = config.parse_cli_value(args.key, args.value)
+            if args.key.startswith("keymap."):
+                value = _checked_binding(args.key, value)
             config.save_setting(args.key, value)
         else:
             config.save_setting(args.key, None)
@@ -53,6 +57,21 @@ def cmd_config(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CLIError(f"cannot write {config.config_path()}: {exc.strerror or exc}") from None
     return EXIT_OK
+
+
+def _checked_binding(key: str, keys: str) -> str:
+    """The keys in Textual's spelling, checked by the TUI's own keymap rules (names, clashes).
+
+    Textual is imported only here: `ask` and the other commands never need key names.
+    """
+    from megachat import config
+    from megachat.tui.keymap import check_binding
+
+    current = config.load_settings().keymap  # the other overrides it must not clash with
+    try:
+        return check_binding(key.split(".", 1)[1], keys, current)
+    except ValueError as exc:
+        raise usage_error(f"{key!r}: {exc}") from None
 
 
 def _show_value(value: Any) -> str:
@@ -65,8 +84,9 @@ def _show_value(value: Any) -> str:
 
 def _config_get(key: str | None) -> int:
     from megachat import config
+    from megachat.cli.resources import read_settings
 
-    settings = config.load_settings()
+    settings = read_settings()  # bad values in the file: one warning line each
     if key is not None:
         if key == "api_key":
             write(_key_status(settings) + "\n")
@@ -97,6 +117,8 @@ def cmd_key(args: argparse.Namespace) -> int:
             config.save_setting("api_key", None)
             return EXIT_OK
         key = _read_key()
+        if not key:
+            raise usage_error("no key given; nothing was changed")
         path = config.store_api_key(key)
     except config.ConfigError as exc:
         raise usage_error(str(exc)) from None
@@ -109,11 +131,23 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 
 def _read_key() -> str:
-    """The key from piped stdin, else from a hidden prompt."""
+    """The key from piped stdin, else from a hidden prompt; "" when none was given.
+
+    End of input (Ctrl+D at the prompt, empty stdin) and an empty line both mean no key.
+    """
     stdin = sys.stdin
     if stdin is not None and not stdin.isatty():
-        line = stdin.readline()
+        line = stdin.readline(_MAX_KEY_CHARS + 1)  # bounded: `key set < /dev/zero`
+        if len(line.rstrip("\r\n")) > _MAX_KEY_CHARS:
+            raise usage_error(
+                f"the key is longer than {_MAX_KEY_CHARS} characters; nothing was changed"
+            )
         return line.strip()
     import getpass
 
-    return getpass.getpass("MegaLLM API key: ").strip()
+    try:
+        return getpass.getpass("MegaLLM API key: ").strip()
+    except EOFError:
+        if sys.stderr.isatty():
+            sys.stderr.write("\n")  # getpass ends the prompt's line only after a typed Enter
+        return ""

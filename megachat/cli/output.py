@@ -11,12 +11,20 @@ import os
 import sys
 from typing import Any
 
-_SECRETS: set[str] = set()  # API keys seen this run: scrubbed from anything we print on stderr
+from megachat.redact import Secrets
+
+_SECRETS = Secrets()  # API keys seen this run: redacted from errors and from what is stored
 
 
 def remember_secret(secret: str) -> None:
-    """Never let `print_error` show this value (an API key loaded from the config file)."""
+    """Never print or store this value (an API key loaded from the config file)."""
     _SECRETS.add(secret)
+
+
+def known_secrets() -> Secrets:
+    """Every API key this run knows of: those remembered, and MEGALLM_API_KEY."""
+    _SECRETS.add(os.environ.get("MEGALLM_API_KEY"))
+    return _SECRETS
 
 
 def write(text: str) -> None:
@@ -39,9 +47,7 @@ def print_error(message: str) -> None:
     """The one `megachat: error: ...` line: API keys redacted, controls stripped, one line."""
     from megachat.sanitize import clean
 
-    for secret in _SECRETS | {os.environ.get("MEGALLM_API_KEY", "").strip()}:
-        if len(secret) >= 4:
-            message = message.replace(secret, "[redacted]")
+    message = known_secrets().redact(message)
     text = " ".join(clean(message).split())  # one line, whatever the message held
     try:
         sys.stderr.write(f"megachat: error: {text}\n")

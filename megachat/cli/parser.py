@@ -30,14 +30,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def temperature(text: str) -> float:
-    """0 to 1 inclusive (the API's range)."""
+    """0 to 1 inclusive (the API's range): the same rule as the `temperature` setting."""
+    from megachat.config import parse_value
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
+        return float(parse_value("temperature", text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:

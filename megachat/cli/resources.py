@@ -10,7 +10,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from megachat.cli.errors import CLIError, usage_error
-from megachat.cli.output import remember_secret
+from megachat.cli.output import inform, known_secrets, one_line, remember_secret
 
 if TYPE_CHECKING:
     from megachat.api import MessagesClient
@@ -19,26 +19,34 @@ if TYPE_CHECKING:
     from megachat.config import Settings
 
 
-def read_settings() -> Settings:
-    """Settings from config.toml and the environment; a malformed file is a usage error."""
+def read_settings(*, report: bool = True) -> Settings:
+    """Settings from config.toml and the environment; a malformed file is a usage error.
+
+    A bad value in a well-formed file is not: with `report`, each is one warning line on stderr
+    and its default is used (the TUI shows them as notifications instead).
+    """
     from megachat.config import ConfigError, load_settings
 
     try:
         settings = load_settings()
     except ConfigError as exc:
         raise usage_error(str(exc)) from None
+    if report:
+        for warning in settings.warnings:
+            inform(f"warning: {one_line(warning)}")
     if settings.api_key:
         remember_secret(settings.api_key)
     return settings
 
 
 def open_store() -> Store:
-    """The conversation database; a corrupt file has been set aside and is reported (exit 1)."""
+    """The conversation database; a corrupt file has been set aside and is reported (exit 1).
+    It never stores an API key this run knows of; it opens read-only when it cannot be written."""
     from megachat.chat.store import CorruptDatabaseError, Store, StoreError
     from megachat.config import db_path
 
     try:
-        return Store(db_path())
+        return Store(db_path(), secrets=known_secrets())
     except CorruptDatabaseError as exc:
         # The damaged file has been moved aside (never overwritten); the next run starts afresh.
         raise CLIError(str(exc)) from None

@@ -8,7 +8,7 @@ from megachat.cli.resources import open_store, read_settings, resolve_id
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    settings = read_settings()
+    settings = read_settings(report=False)  # the TUI shows bad config values as notifications
     from megachat.tui.app import run_app  # lazy: Textual is imported only here
 
     conversation_id = args.resume or None

@@ -102,8 +102,11 @@ class MegachatApp(App[int]):
         self.settings.theme = self._initial_theme
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._theme_ready = True
-        for warning in [*self.theme_warnings, *self.keymap_warnings]:
-            self.notify(warning, severity="warning", markup=False)
+        from megachat.sanitize import clean
+
+        # Bad values in config.toml were left out (defaults used): say which, never refuse to start.
+        for warning in [*self.settings.warnings, *self.theme_warnings, *self.keymap_warnings]:
+            self.notify(clean(warning), severity="warning", markup=False)
 
     def _theme_changed(self, theme: Any) -> None:
         """Save the chosen theme in config.toml (however it was chosen)."""
@@ -149,7 +152,7 @@ class MegachatApp(App[int]):
 
                 path = db_path()
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._store = Store(path)
+            self._store = Store(path, secrets=[self.settings.api_key])  # never stores the key
         return self._store
 
     @property
@@ -167,6 +170,8 @@ class MegachatApp(App[int]):
     async def set_api_key(self, key: str, *, save: bool = True) -> None:
         """Use `key` from now on (and store it in config.toml, mode 0600)."""
         self.settings.api_key = key
+        if self._store is not None:
+            self._store.secrets.add(key)  # redacted from what is stored, like the first key
         if save:
             try:
                 from megachat.config import store_api_key
@@ -227,6 +232,17 @@ class MegachatApp(App[int]):
             self.theme = name
 
         return set_theme
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Put `text` on the clipboard (OSC 52), made safe by `sanitize.for_clipboard` first.
+
+        Every copy ends here: ours (messages, code blocks, the last reply) and Textual's own
+        (selections, inputs, text areas). Sanitizing at this one entry point means no caller can
+        forget it: a reply's `\\x1b[201~` would end a shell's bracketed paste early and run the
+        rest of the paste as commands."""
+        from megachat.sanitize import for_clipboard
+
+        super().copy_to_clipboard(for_clipboard(text))
 
     def notify_error(self, message: str, *, title: str = "") -> None:
         """An error toast with untrusted text shown literally (never markup)."""

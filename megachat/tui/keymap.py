@@ -2,13 +2,17 @@
 
 Bindings carry ids so `[keymap]` in config.toml can rebind them (`send = "ctrl+s"`); Textual's
 `App.set_keymap` applies such overrides. Help, the footer and the command palette read the same
-table, so a key and its description never disagree.
+table, so a key and its description never disagree. A user's keys are checked here, by one rule
+for the TUI at start (`check_keymap`) and `megachat config set keymap.ID` (`check_binding`): a
+key Textual can report, not a typed character where text is typed, no clash within a scope or
+with quitting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 
 from textual.binding import Binding
 
@@ -78,19 +82,212 @@ def bindings(specs: Iterable[KeySpec]) -> list[Binding]:
     ]
 
 
+# Where each table's bindings are active. Two bindings of one scope must not share a key; a
+# priority binding (quit, the palette) is checked first on every screen, so it must not share a
+# key with any other. In the prompt every typed character is text, so a bare printable key there
+# (or in a priority binding) would stop that character from being typed.
+SCOPES: dict[str, tuple[KeySpec, ...]] = {
+    "app": APP_KEYS,
+    "main": MAIN_KEYS,
+    "prompt": PROMPT_KEYS,
+    "attachments": ATTACHMENT_KEYS,
+}
+_TYPING_SCOPES = frozenset({"prompt"})
+# Textual's modifier names, in the order it writes them in a key name (alphabetical).
+MODIFIERS = ("alt", "ctrl", "hyper", "meta", "shift", "super")
+_KEY_HINT = (
+    "use a key name such as enter, escape, f8, ctrl+s or one character, with modifiers "
+    + ", ".join(MODIFIERS)
+)
+_RESERVED_FOR = {"quit": "quitting", "help_quit": "copying and the quit hint"}
+
+
 def check_keymap(keymap: Mapping[str, object]) -> tuple[dict[str, str], list[str]]:
-    """Split a user keymap into usable overrides and warnings (unknown id, non-string keys)."""
-    usable: dict[str, str] = {}
-    warnings: list[str] = []
-    for binding_id, keys in keymap.items():
-        if binding_id not in BINDING_IDS:
-            warnings.append(f"keymap: unknown binding id {binding_id!r} ignored")
-            continue
-        if not isinstance(keys, str) or not keys.strip():
-            warnings.append(f"keymap: keys for {binding_id!r} must be a non-empty string")
-            continue
-        usable[binding_id] = keys.replace(" ", "")
+    """Split a user keymap into usable overrides and one warning per override left out.
+
+    An override that is not a key, takes a key from typing, or clashes with another binding or
+    with quitting is dropped and its binding keeps its default keys (Enter still sends).
+    """
+    usable, problems = _resolve(keymap)
+    warnings = []
+    for binding_id, problem in problems.items():
+        spec = _SPECS.get(binding_id)
+        if spec is None:
+            warnings.append(f"config: keymap: {problem}; ignored")
+        else:
+            warnings.append(f"config: 'keymap.{binding_id}': {problem}; using {spec.keys}")
     return usable, warnings
+
+
+def check_binding(binding_id: str, keys: str, keymap: Mapping[str, object]) -> str:
+    """Textual's spelling of `keys` for `binding_id`, given the user's other overrides.
+
+    For `megachat config set keymap.ID KEYS`: the same rules as at start-up, so what the file
+    accepts the TUI uses. ValueError says what is wrong.
+    """
+    usable, problems = _resolve({**keymap, binding_id: keys})
+    if binding_id in problems:
+        raise ValueError(problems[binding_id])
+    return usable[binding_id]
+
+
+def normalize_keys(keys: str) -> str:
+    """Comma-separated keys as Textual names them ("Ctrl+S, ?" -> "ctrl+s,question_mark").
+
+    ValueError when a part is not a key Textual can report.
+    """
+    names: list[str] = []
+    for part in keys.split(","):
+        name = _normalize_key("".join(part.split()))
+        if name not in names:
+            names.append(name)
+    return ",".join(names)
+
+
+_SPECS: dict[str, KeySpec] = {spec.id: spec for spec in ALL_KEYS}
+_SCOPE_OF: dict[str, str] = {spec.id: scope for scope, specs in SCOPES.items() for spec in specs}
+
+
+def _resolve(keymap: Mapping[str, object]) -> tuple[dict[str, str], dict[str, str]]:
+    """(usable overrides, problem per binding id left out)."""
+    usable: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for binding_id, keys in keymap.items():
+        if binding_id not in _SPECS:
+            known = ", ".join(sorted(_SPECS))
+            problems[binding_id] = f"unknown binding id {binding_id!r} (known: {known})"
+        elif not isinstance(keys, str) or not keys.strip():
+            problems[binding_id] = "must be a non-empty key string such as ctrl+j"
+        else:
+            try:
+                usable[binding_id] = _check_keys(_SPECS[binding_id], keys)
+            except ValueError as exc:
+                problems[binding_id] = str(exc)
+    # Dropping an override gives its binding back its default keys, which may clash in turn.
+    while clashes := _clashes(usable):
+        for binding_id, problem in clashes.items():
+            problems[binding_id] = problem
+            del usable[binding_id]
+    return usable, problems
+
+
+def _check_keys(spec: KeySpec, keys: str) -> str:
+    from textual.keys import key_to_character
+
+    try:
+        names = normalize_keys(keys)
+    except ValueError as exc:
+        raise ValueError(f"{keys[:40]!r} is not a key: {exc}") from None
+    if spec.priority or _SCOPE_OF[spec.id] in _TYPING_SCOPES:
+        for name in names.split(","):
+            character = key_to_character(name)
+            if character is not None and character.isprintable():
+                raise ValueError(
+                    f"{name} is a typed character and could no longer be typed; add a modifier,"
+                    f" e.g. ctrl+{name}"
+                )
+    return names
+
+
+def _normalize_key(key: str) -> str:
+    if not key:
+        raise ValueError("an empty key in the list")
+    if len(key) == 1:
+        return _base_name(key, modified=False)
+    if key.endswith("++"):  # ctrl++ is ctrl and the plus key
+        modifiers, base = key[:-2].split("+"), "+"
+    else:
+        *modifiers, base = key.split("+")
+    modifiers = [modifier.lower() for modifier in modifiers]
+    for modifier in modifiers:
+        if modifier not in MODIFIERS:
+            raise ValueError(f"{modifier[:20]!r} is not a modifier; {_KEY_HINT}")
+    if len(set(modifiers)) != len(modifiers):
+        raise ValueError(f"a modifier is repeated; {_KEY_HINT}")
+    return "+".join([*sorted(modifiers), _base_name(base, modified=bool(modifiers))])
+
+
+def _base_name(base: str, *, modified: bool) -> str:
+    """The key's own name: one printable character, or a name Textual uses for a key."""
+    from textual.keys import REPLACED_KEYS, _character_to_key, key_to_character
+
+    if len(base) == 1:
+        if not base.isprintable() or base.isspace():
+            raise ValueError(f"{base!r} is not a printable character; {_KEY_HINT}")
+        return _character_to_key(base.lower() if modified else base)
+    name = base.lower()
+    if name in _named_keys():
+        return name
+    # A character's name ("question_mark", "plus"): valid if it is the name Textual gives it.
+    character = key_to_character(REPLACED_KEYS.get(name, name))
+    if character is not None and character.isprintable() and _character_to_key(character) == name:
+        return name
+    raise ValueError(_KEY_HINT)
+
+
+@cache
+def _named_keys() -> frozenset[str]:
+    from textual.keys import Keys
+
+    return frozenset(key.value.rsplit("+", 1)[-1] for key in Keys if "<" not in key.value)
+
+
+def _clashes(usable: Mapping[str, str]) -> dict[str, str]:
+    """For each override, the first binding or reserved key it clashes with."""
+    effective = {spec.id: _key_set(usable.get(spec.id, spec.keys)) for spec in ALL_KEYS}
+    reserved = _reserved_keys()
+    clashes: dict[str, str] = {}
+    for binding_id, keys in usable.items():
+        spec = _SPECS[binding_id]
+        for key in keys.split(","):
+            same = _key_set(key)
+            action = next((reserved[k] for k in same if k in reserved), None)
+            if action is not None and action != spec.action:
+                clashes[binding_id] = f"{key} is reserved for {_RESERVED_FOR.get(action, action)}"
+                break
+            other = next(
+                (
+                    other
+                    for other in ALL_KEYS
+                    if other is not spec
+                    and same & effective[other.id]
+                    and (
+                        spec.priority or other.priority or _SCOPE_OF[spec.id] == _SCOPE_OF[other.id]
+                    )
+                ),
+                None,
+            )
+            if other is not None:
+                clashes[binding_id] = (
+                    f"{key} is already bound to {other.id!r} ({other.description});"
+                    " rebind that first or choose another key"
+                )
+                break
+    return clashes
+
+
+def _key_set(keys: str) -> frozenset[str]:
+    """The keys and the names Textual treats as the same key (tab and ctrl+i, enter and ctrl+m)."""
+    from textual.keys import KEY_ALIASES
+
+    names: set[str] = set()
+    for key in keys.split(","):
+        names.add(key)
+        names.update(KEY_ALIASES.get(key, ()))
+        names.update(name for name, aliases in KEY_ALIASES.items() if key in aliases)
+    return frozenset(names)
+
+
+@cache
+def _reserved_keys() -> dict[str, str]:
+    """Keys Textual's App binds without an id (so no keymap moves them): key -> action."""
+    from textual.app import App
+
+    return {
+        binding.key: binding.action
+        for binding in Binding.make_bindings(App.BINDINGS)
+        if binding.id is None
+    }
 
 
 def help_rows(keymap: Mapping[str, str] | None = None) -> list[tuple[str, str]]:

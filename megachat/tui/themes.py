@@ -18,6 +18,7 @@ from typing import Any
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from megachat.localfiles import read_user_file
 from megachat.sanitize import clean
 
 __all__ = [
@@ -118,12 +119,9 @@ def load_themes(user_dir: Path | None = None) -> tuple[list[Theme], list[str]]:
 def load_theme_file(path: Path, *, thorough: bool = True) -> Theme:
     """Read and validate one theme file; raise ThemeFileError saying what is wrong."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_THEME_FILE_BYTES + 1)
+        raw = read_user_file(path, MAX_THEME_FILE_BYTES)  # a FIFO or a huge file is refused
     except OSError as exc:
         raise ThemeFileError(_os_reason(exc)) from None
-    if len(raw) > MAX_THEME_FILE_BYTES:
-        raise ThemeFileError(f"file larger than {MAX_THEME_FILE_BYTES // 1024} KiB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

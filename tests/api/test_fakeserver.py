@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from tests.fakeserver import (
     MESSAGES_PATH,
     FakeServer,
     Reply,
+    endless_line_reply,
+    gzip_bomb,
+    gzip_bomb_reply,
     message_reply,
     sse_text_reply,
+    web_page_reply,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +104,41 @@ def test_disconnect_sends_nothing(fake_server: FakeServer, http: httpx.Client) -
     fake_server.enqueue(Reply(disconnect=True))
     with pytest.raises(httpx.RemoteProtocolError):
         http.post(fake_server.base_url + MESSAGES_PATH, json={})
+
+
+def test_gzip_bomb_is_small_on_the_wire_and_huge_decoded(
+    fake_server: FakeServer, http: httpx.Client
+) -> None:
+    bomb = gzip_bomb(64 << 20, b"head:")
+    assert len(bomb) < (64 << 20) // 500
+    decoded = zlib.decompress(bomb, zlib.MAX_WBITS | 16)
+    assert decoded == b"head:" + bytes((64 << 20) - 5)
+    fake_server.enqueue(gzip_bomb_reply(1 << 20, status=400, content_type="application/json"))
+    response = http.post(fake_server.base_url + MESSAGES_PATH, json={})
+    assert (response.status_code, response.headers["content-encoding"]) == (400, "gzip")
+    assert response.content == bytes(1 << 20)
+
+
+def test_endless_line_goes_on_until_the_client_leaves(
+    fake_server: FakeServer, http: httpx.Client
+) -> None:
+    fake_server.enqueue(endless_line_reply("Hi"))
+    with http.stream("POST", fake_server.base_url + MESSAGES_PATH, json={}) as response:
+        received = b""
+        for chunk in response.iter_bytes():
+            received += chunk
+            if len(received) > 1 << 20:
+                break
+    assert b'"text": "Hi"' in received
+    assert received.endswith(b"x" * 1000) and b"x\n" not in received
+
+
+def test_web_page_reply(fake_server: FakeServer, http: httpx.Client) -> None:
+    fake_server.enqueue(web_page_reply())
+    response = http.post(fake_server.base_url + MESSAGES_PATH, json={"stream": True})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.text.startswith("<!DOCTYPE html>")
 
 
 def test_default_can_be_replaced(fake_server: FakeServer, http: httpx.Client) -> None:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from megachat.api.sse import ServerSentEvent, SSEDecoder, iter_events
+from megachat.api.sse import (
+    MAX_EVENT_BYTES,
+    EventTooLarge,
+    ServerSentEvent,
+    SSEDecoder,
+    iter_events,
+)
 
 
 def decode(raw: bytes) -> list[tuple[str | None, str]]:
@@ -83,3 +90,48 @@ def test_any_chunking_of_any_stream(events: list, eol: str, cuts: list[int]) -> 
     points = sorted({c % (len(raw) + 1) for c in cuts})
     chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)], strict=True)]
     assert [(e.event, e.data) for e in iter_events(chunks)] == [(n, d) for n, d in events]
+
+
+# --- size limits: a line that never ends, an event that never ends -------------------------------
+
+
+def test_a_line_that_never_ends_is_refused_at_the_limit() -> None:
+    decoder = SSEDecoder(max_bytes=1000)
+    assert decoder.feed(b"data: ") == []
+    fed = 6
+    with pytest.raises(EventTooLarge, match="a stream line over 1000 B") as info:
+        while fed < 10_000:  # never reached: the decoder refuses first
+            fed += 100
+            decoder.feed(b"x" * 100)
+    assert 1000 < fed <= 1100  # refused on the first chunk past the limit, not later
+    assert info.value.events == []
+
+
+def test_events_before_an_oversized_line_are_delivered_with_the_error() -> None:
+    decoder = SSEDecoder(max_bytes=1000)
+    with pytest.raises(EventTooLarge) as info:
+        decoder.feed(b"event: a\ndata: 1\n\ndata: " + b"x" * 2000 + b"\n\n")
+    assert [(e.event, e.data) for e in info.value.events] == [("a", "1")]
+
+
+def test_an_event_of_many_small_lines_is_refused_at_the_limit() -> None:
+    decoder = SSEDecoder(max_bytes=1000)
+    with pytest.raises(EventTooLarge, match="a stream event over 1000 B"):
+        for _ in range(100):
+            decoder.feed(b"data: " + b"y" * 50 + b"\n")
+
+
+def test_the_default_limit_takes_a_4_mib_line_in_pieces_and_no_more() -> None:
+    data = b"z" * MAX_EVENT_BYTES
+    assert MAX_EVENT_BYTES == 4 << 20
+    for extra in (0, 1):
+        decoder = SSEDecoder()
+        raw = b"data:" + data[: len(data) - 5 + extra] + b"\n\n"  # the whole line: limit + extra
+        pieces = [raw[i : i + 65536] for i in range(0, len(raw), 65536)]
+        if extra:
+            with pytest.raises(EventTooLarge, match="a stream line over 4 MiB"):
+                for piece in pieces:
+                    decoder.feed(piece)
+        else:
+            events = [e for piece in pieces for e in decoder.feed(piece)]
+            assert len(events) == 1 and len(events[0].data) == MAX_EVENT_BYTES - 5

@@ -44,7 +44,7 @@ FULL_BODY = {
     ],
     "tool_choice": {"type": "auto"},
 }
-SAME_HEADERS = ("x-api-key", "anthropic-version", "content-type", "accept")
+SAME_HEADERS = ("x-api-key", "anthropic-version", "content-type", "accept", "accept-encoding")
 
 
 async def _sdk_and_ours(server: FakeServer, *, stream: bool, base_suffix: str = "") -> tuple:

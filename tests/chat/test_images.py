@@ -11,6 +11,7 @@ import pytest
 
 from megachat.chat.images import (
     MAX_BASE64_BYTES,
+    MAX_IMAGE_FILE_BYTES,
     RECOMMENDED_LONG_EDGE,
     ImageError,
     base64_length,
@@ -202,3 +203,26 @@ def test_heavy_alpha_png_shrinks_but_stays_png(tmp_path: Path) -> None:
     assert img.media_type == "image/png" and open_image(img.data).mode == "RGBA"
     assert base64_length(len(img.data)) <= MAX_BASE64_BYTES
     assert img.width < 1300 and img.note and "resized" in img.note
+
+
+@pytest.mark.timeout(20)  # today's guard: opening a FIFO used to block until a writer came
+def test_fifo_and_device_are_refused_without_reading(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "x.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError) as err:
+        load_image(fifo)
+    assert str(err.value) == f"{fifo}: is not a regular file"
+    with pytest.raises(ImageError, match=r"^/dev/null: is not a regular file$"):
+        load_image("/dev/null")
+
+
+def test_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    with open(big, "wb") as handle:  # sparse: a PNG signature, then nothing on disk
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        handle.truncate(MAX_IMAGE_FILE_BYTES + (1 << 20))
+    with pytest.raises(ImageError) as err:
+        load_image(big)
+    assert str(err.value) == f"{big}: is 65.0 MiB, larger than the 64 MiB limit"

@@ -15,6 +15,7 @@ from megachat.chat.conversation import ChatMessage, Conversation, merge_prefill
 from megachat.chat.images import load_image
 from megachat.chat.migrations import SCHEMA_VERSION
 from megachat.chat.store import (
+    ConversationDeleted,
     ConversationNotFound,
     CorruptDatabaseError,
     Store,
@@ -286,7 +287,9 @@ def test_migration_from_v1(db_path: Path) -> None:
     )
     conn.close()
     with Store(db_path) as store:
-        assert sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == 3
+        assert (
+            sqlite3.connect(db_path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        )
         [summary] = store.list()
         assert (summary.id, summary.title, summary.message_count) == ("c1", "Old chat", 2)
         assert store.search("zebra")[0].message_id == "m1"
@@ -637,3 +640,77 @@ def test_export_json_command_leaves_image_names_out(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert '"type": "image"' in result.stdout
     assert "kitten" not in result.stdout
+
+
+def test_a_delete_from_another_process_is_never_undone(store: Store, db_path: Path) -> None:
+    """The writer (a TUI or `ask` streaming) holds the conversation while another connection
+    deletes it: every later write says ConversationDeleted and none brings it back."""
+    conv = new_conv("tell me a long story")
+    store.save(conv)
+    reply = conv.add_assistant(model="model-a")
+    store.begin_reply(conv.id, reply)
+    store.update_reply(reply, "Once upon")
+    with Store(db_path) as other:
+        assert other.delete(conv.id) is True
+    with pytest.raises(ConversationDeleted):
+        store.update_reply(reply, "Once upon a time")
+    with pytest.raises(ConversationDeleted):
+        store.finish_reply(reply, "complete")
+    with pytest.raises(ConversationDeleted) as raised:
+        store.save(conv)  # what the TUI does with the settings after a turn
+    assert raised.value.conversation_id == conv.id
+    assert str(raised.value) == f"conversation {conv.id} was deleted elsewhere"
+    with pytest.raises(ConversationDeleted):
+        store.append_message(conv.id, conv.add_user("and then?"))
+    with pytest.raises(ConversationDeleted):
+        store.create(conv)
+    with pytest.raises(ConversationDeleted):
+        store.delete_messages_from(conv.id, reply.id)
+    assert isinstance(ConversationDeleted(), StoreError)
+    assert not issubclass(ConversationDeleted, ConversationNotFound)
+    with Store(db_path) as reader:
+        assert reader.list() == [] and not reader.exists(conv.id)
+        assert reader.search("upon") == []
+    raw = sqlite3.connect(db_path)
+    try:
+        assert raw.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    finally:
+        raw.close()
+    # a conversation never stored is still simply created
+    fresh = new_conv("a new one")
+    store.save(fresh)
+    assert [c.id for c in store.list()] == [fresh.id]
+
+
+def test_the_api_key_is_never_written(db_path: Path) -> None:
+    """Whatever carries it (a title, a system prompt, a user turn, a streamed reply in any block
+    type), the store writes [redacted] in its place: the table, the index and the file bytes."""
+    key = "sk-mega-unit-SECRET-0123456789"
+    store = Store(db_path, secrets=[key, None])
+    assert key not in repr(store) and key not in repr(store.secrets)
+    conv = new_conv(f"my key is {key}", system=f"use {key}")
+    store.save(conv)
+    reply = conv.add_assistant(model="model-a")
+    store.begin_reply(conv.id, reply)
+    store.update_reply(reply, f"echo {key[:9]}")  # half of it: the Turn holds such a tail back
+    store.update_reply(reply, content=[{"type": "thinking", "thinking": key}])
+    store.finish_reply(
+        reply,
+        "complete",
+        content=[
+            {"type": "text", "text": f"echo {key}"},
+            {"type": "tool_use", "id": "t1", "name": "n", "input": {"k": [key]}},
+        ],
+    )
+    store.rename(conv.id, f"about {key}")
+    got = store.get(conv.id)
+    assert got.title == "about [redacted]" and got.system == "use [redacted]"
+    assert got.messages[0].text() == "my key is [redacted]"
+    assert got.messages[1].content == [
+        {"type": "text", "text": "echo [redacted]"},
+        {"type": "tool_use", "id": "t1", "name": "n", "input": {"k": ["[redacted]"]}},
+    ]
+    assert store.search("SECRET") == []
+    store.close()
+    for path in db_path.parent.iterdir():
+        assert key.encode() not in path.read_bytes(), path.name

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,25 +73,67 @@ def _first_turn(mc: Sandbox) -> str:
 
 
 def test_read_only_data_dir(mc: Sandbox, data_mount: Path) -> None:
+    """A data dir that cannot be written (a read-only mount; after a clean exit there is no
+    -wal/-shm to read through): the history is still listed, searched and exported, and a new
+    turn is refused before anything is sent. `--no-save` still answers."""
     conv_id = _first_turn(mc)
+    assert not Path(f"{mc.db}-wal").exists()  # the case SQLite cannot open with mode=ro alone
     done = subprocess.run(["mount", "-o", "remount,ro", str(data_mount)], capture_output=True)
     assert done.returncode == 0, done.stderr
     before = len(mc.server.requests_to())
     result = mc.run("ask", "-c", "second question")
     assert result.returncode == 1
     line = one_error_line(result.stderr)
-    # SQLite says "attempt to write a readonly database" or "unable to open database file"
-    assert str(mc.db) in line
-    assert any(w in line.lower() for w in ("read-only", "readonly", "unable to open")), line
-    assert line.endswith(f"; the data directory {mc.data_dir} is not writable"), line
+    assert line == (
+        f"megachat: error: {mc.db} is read-only (the data directory {mc.data_dir} is not "
+        "writable); nothing was sent"
+    ), line
     # the turn could not be stored, so it was not sent (nothing the user cannot see is lost)
     assert len(mc.server.requests_to()) == before
-    # reading still works on a read-only disk: nothing lost
-    listing = mc.run("list", "--json")
-    assert_clean(listing.stderr)
-    if listing.returncode == 0:
-        exported = mc.export(conv_id)
-        assert [m["role"] for m in exported["messages"]] == ["user", "assistant"]
+    # reading works on a read-only disk: nothing lost
+    [listed] = mc.conversations()
+    assert (listed["id"], listed["message_count"]) == (conv_id, 2)
+    exported = mc.export(conv_id)
+    assert [m["role"] for m in exported["messages"]] == ["user", "assistant"]
+    assert "first answer" in mc.export_markdown(conv_id)
+    found = mc.run("search", "answer")
+    assert found.returncode == 0, found.stderr
+    assert conv_id in found.stdout and "first answer" in found.stdout.replace("[", "").replace(
+        "]", ""
+    )
+    # writes other than a turn say the same, with the usual exit status
+    for command in (("rename", conv_id, "new title"), ("delete", conv_id)):
+        refused = mc.run(*command)
+        assert refused.returncode == 1
+        assert "is read-only (the data directory" in one_error_line(refused.stderr)
+    mc.server.enqueue(sse_text_reply("unsaved answer"))
+    unsaved = mc.run("ask", "--no-save", "-c", "third question")
+    assert unsaved.returncode == 0, unsaved.stderr
+    assert unsaved.stdout.strip() == "unsaved answer"
+    assert len(mc.export(conv_id)["messages"]) == 2
+
+
+def test_read_only_data_dir_with_the_wal_of_a_crashed_writer(mc: Sandbox, data_mount: Path) -> None:
+    """A writer died (its -wal and -shm are left, holding its last commit), then the disk went
+    read-only: the history read back includes that last commit."""
+    conv_id = _first_turn(mc)
+    crash = (
+        "import os, sys\n"
+        "from megachat.chat.store import Store\n"
+        "store = Store(sys.argv[1])\n"
+        "store.rename(sys.argv[2], 'renamed just before the crash')\n"
+        "os._exit(0)  # no close: no checkpoint, the WAL stays\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", crash, str(mc.db), conv_id], env=mc.env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert Path(f"{mc.db}-wal").stat().st_size > 0
+    done = subprocess.run(["mount", "-o", "remount,ro", str(data_mount)], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    [listed] = mc.conversations()
+    assert (listed["id"], listed["title"]) == (conv_id, "renamed just before the crash")
+    assert [m["role"] for m in mc.export(conv_id)["messages"]] == ["user", "assistant"]
 
 
 def test_read_only_data_dir_before_the_first_run(mc: Sandbox, data_mount: Path) -> None:

@@ -11,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -33,14 +34,14 @@ class Tmux:
         )
         return done.stdout
 
-    def start(self, name: str, *args: str) -> int:
-        """Start `megachat ARGS` in session `name`; returns the process id."""
+    def start(self, name: str, *args: str, cwd: Path = ROOT) -> int:
+        """Start `megachat ARGS` in session `name` (working folder `cwd`); returns the pid."""
         env = " ".join(
             f"{k}={shlex.quote(v)}"
             for k, v in self.box.env.items()
             if k.startswith(("XDG_", "MEGALLM_", "PYTHON"))
         )
-        cmd = f"cd {shlex.quote(str(ROOT))} && exec env {env} TERM=xterm-256color " + " ".join(
+        cmd = f"cd {shlex.quote(str(cwd))} && exec env {env} TERM=xterm-256color " + " ".join(
             shlex.quote(a) for a in [sys.executable, "-m", "megachat", *args]
         )
         self._tmux("new-session", "-d", "-s", name, "-x", "110", "-y", "40", cmd)
@@ -194,5 +195,86 @@ def test_esc_cancels_a_slow_drip_in_the_tui(mc: Sandbox, tmux: Tmux) -> None:
     screen = tmux.wait_screen("one", "cancelled")
     assert "Traceback" not in screen
     assert not tmux.dead("one")  # the app goes on
+    tmux.send("one", "C-q")
+    wait_for(lambda: tmux.dead("one"), "the TUI to quit")
+
+
+# -- input is never lost or doubled (issue 8, items 8 and 9) --------------------------------
+
+
+def _paste(tmux: Tmux, name: str, text: str, *, bracketed: bool) -> None:
+    """Paste `text` as a terminal does: tmux turns each LF into CR; `bracketed` wraps it in the
+    bracketed-paste codes (the app asked for them), otherwise it arrives as typed keys."""
+    buffer = f"megachat-test-{uuid.uuid4().hex[:8]}"
+    tmux._tmux("set-buffer", "-b", buffer, text)
+    tmux._tmux("paste-buffer", "-d", "-b", buffer, "-t", name, *(["-p"] if bracketed else []))
+
+
+def _sent_texts(mc: Sandbox) -> list[str]:
+    """The text of the last user message of every request the fake server got, in order."""
+    texts = []
+    for request in mc.server.requests_to():
+        content = request.json["messages"][-1]["content"]
+        texts.append("".join(b["text"] for b in content if b["type"] == "text"))
+    return texts
+
+
+def _turn_over(tmux: Tmux, name: str, reply: str) -> None:
+    """The reply is on screen and the status line is clear (Enter sends again)."""
+
+    def over() -> bool:
+        text = tmux.screen(name)
+        return reply in text and "Replying" not in text and "Waiting for the reply" not in text
+
+    wait_for(over, f"the end of the turn in {name}")
+
+
+def test_a_bracketed_paste_in_the_tui_is_sent_once(mc: Sandbox, tmux: Tmux) -> None:
+    lines = [f"pasted line {n}" for n in range(12)]
+    mc.server.enqueue(sse_text_reply("got the paste"))
+    tmux.start("one")
+    tmux.wait_screen("one", PROMPT_READY)
+    _paste(tmux, "one", "\n".join(lines), bracketed=True)
+    tmux.wait_screen("one", lines[-1])
+    tmux.send("one", "Enter")
+    tmux.wait_screen("one", "got the paste")
+    assert _sent_texts(mc) == ["\n".join(lines)]
+    tmux.send("one", "C-q")
+    wait_for(lambda: tmux.dead("one"), "the TUI to quit")
+
+
+def test_text_typed_right_after_enter_is_kept(mc: Sandbox, tmux: Tmux) -> None:
+    mc.server.enqueue(sse_text_reply("reply to C"), sse_text_reply("reply to D"))
+    tmux.start("one")
+    tmux.wait_screen("one", PROMPT_READY)
+    tmux.send("one", "msgC", "Enter", "msgD typed right after Enter")  # one burst
+    _turn_over(tmux, "one", "reply to C")
+    tmux.wait_screen("one", "msgD typed right after Enter")
+    assert _sent_texts(mc) == ["msgC"]
+    tmux.send("one", "Enter")
+    _turn_over(tmux, "one", "reply to D")
+    assert _sent_texts(mc) == ["msgC", "msgD typed right after Enter"]
+    tmux.send("one", "C-q")
+    wait_for(lambda: tmux.dead("one"), "the TUI to quit")
+
+
+def test_a_paste_without_brackets_loses_nothing(mc: Sandbox, tmux: Tmux) -> None:
+    """Each line break arrives as Enter: the first line is sent; the rest stays in the prompt,
+    in order, with its line breaks (Enter is a newline while that turn is in flight)."""
+    lines = ["first of the paste", "second of the paste", "third of the paste", "the last one"]
+    mc.server.enqueue(sse_text_reply("reply one"), sse_text_reply("reply two"))
+    tmux.start("one")
+    tmux.wait_screen("one", PROMPT_READY)
+    _paste(tmux, "one", "\n".join(lines), bracketed=False)
+    _turn_over(tmux, "one", "reply one")
+    tmux.wait_screen("one", lines[-1])
+    assert _sent_texts(mc)[0] == lines[0]
+    tmux.send("one", "Enter")  # send what was kept
+
+    def all_sent() -> list[str]:
+        sent = _sent_texts(mc)
+        return sent if lines[-1] in "".join(sent) else []
+
+    assert "\n".join(wait_for(all_sent, "the rest of the paste sent")) == "\n".join(lines)
     tmux.send("one", "C-q")
     wait_for(lambda: tmux.dead("one"), "the TUI to quit")

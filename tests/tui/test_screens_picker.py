@@ -6,6 +6,7 @@ app (tests/tui/screen_host.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from PIL import Image
 from textual.widgets import Input
 
+from megachat.chat.images import MAX_IMAGE_FILE_BYTES
 from megachat.sanitize import clean
 from megachat.tui.screens.image_picker import ImagePickerScreen, ImageTree, display_path
 from megachat.tui.widgets.image_preview import (
@@ -367,3 +369,36 @@ async def test_input_changed_to_an_image_previews_it(pics: Path) -> None:
         picker(app).query_one(PathInput, Input).value = "pics/green.webp"
         preview = await preview_of(pilot, "green.webp")
         assert preview.result is not None and "10×10 WEBP" in preview.result.info
+
+
+async def test_a_fifo_is_not_previewed_or_attached_and_nothing_blocks(pics: Path) -> None:
+    fifo = pics / "x.png"
+    os.mkfifo(fifo)
+    try:
+        app = ScreenHost(lambda: ImagePickerScreen(Path("pics")))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await tree_loaded(pilot)
+            await highlight(pilot, "x.png")
+            preview = await preview_of(pilot, "x.png")
+            assert preview.result is not None and preview.result.error
+            assert preview.result.info == "x.png: is not a regular file"
+            assert "x.png: is not a regular file" in screen_text(app)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert not app.dismissed
+            assert "Not a regular file: x.png" in screen_text(app)
+    finally:  # a preview still blocked opening the FIFO (the bug) would hang the event loop's end
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def test_render_preview_refuses_devices_and_files_over_the_image_limit(tmp_path: Path) -> None:
+    device = render_preview(Path("/dev/zero"), 20, 10)
+    assert device.error and device.image is None
+    assert device.info == "zero: is not a regular file"
+    big = tmp_path / "big.png"
+    with open(big, "wb") as handle:
+        handle.truncate(MAX_IMAGE_FILE_BYTES + 1)
+    huge = render_preview(big, 20, 10)
+    assert huge.error and huge.image is None
+    assert huge.info == "big.png: is 67,108,865 bytes, larger than the 64 MiB limit"

@@ -1,8 +1,8 @@
 """Pick an image to attach: a folder tree of images, an editable path with completion, a preview.
 
 Result: the chosen file as an absolute Path, or None when cancelled. The picker only checks that
-the file exists; whether it is an image the API accepts is decided by megachat.chat.images when
-the app attaches it, so there is exactly one place that judges images.
+it is an existing regular file; whether it is an image the API accepts is decided by
+megachat.chat.images when the app attaches it, so there is exactly one place that judges images.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ class ImagePickerScreen(ModalScreen[Path | None]):
     def _attach_file(self, path: Path) -> None:
         path = self._absolute(path)
         if not path.is_file():
-            self._say(f"No such file: {display_name(path)}", error=True)
+            problem = "Not a regular file" if path.exists() else "No such file"
+            self._say(f"{problem}: {display_name(path)}", error=True)
             return
         self.dismiss(path)
 

@@ -2,9 +2,9 @@
 
 Turns go out only through megachat.chat.turn.Turn (the same send path as `megachat ask`), which
 stores the user turn before the request and the reply while it streams. This screen turns Turn's
-events into view updates, keeps the draft safe (the prompt is cleared only once the user turn
-could be stored; on an earlier failure it is restored), and turns every failure into a
-notification with the API's own message.
+events into view updates, keeps the draft safe (Enter takes it out of the prompt at once, so
+keys typed right after Enter are kept; a draft that was not sent goes back in front of them),
+and turns every failure into a notification with the API's own message.
 
 Start-up: the first frame shows the prompt (focused) and the sidebar; the conversation view, the
 store and httpx are brought in right after it (`_start`), so the prompt is usable at once.
@@ -293,12 +293,16 @@ class MainScreen(Screen):
 
     def _save_settings(self) -> None:
         """Save the conversation's settings, once it is in the store (new chats: on first send)."""
+        from megachat.chat.store import ConversationDeleted
+
         conversation = self.conversation
         if conversation is None or not conversation.messages:
             return
         store = self.mc_app.store
         try:
             store.save(conversation)
+        except ConversationDeleted:
+            pass  # said when it was found (the turn stopped, or a send was refused)
         except Exception as exc:
             self.mc_app.notify_error(f"Settings not saved: {exc}")
 
@@ -343,15 +347,28 @@ class MainScreen(Screen):
         event.stop()
         self.send(event.text)
 
+    @on(PromptInput.Held)
+    def _enter_held(self, event: PromptInput.Held) -> None:
+        event.stop()
+        if self.busy:
+            self.notify(
+                "A reply is still coming (Esc cancels it); Enter adds a newline until then.",
+                markup=False,
+            )
+
     def send(self, text: str) -> None:
-        """Send the draft (text + pending images) as a new user turn."""
+        """Send `text` (taken out of the prompt at Enter) and the pending images as a new user
+        turn; when it cannot be sent now, the text goes back to the prompt."""
         if not self.ready.is_set() or self.conversation is None:
             self._send_when_ready(text)  # typed before start-up finished: not lost
             return
         if self._refuse_while_busy():
+            self._give_back(text)
             return
-        images = self.query_one(AttachmentsStrip).images
+        strip = self.query_one(AttachmentsStrip)
+        images = strip.images
         if not text.strip() and not images:
+            self._give_back(text)
             return
         sidebar = self.query_one(Sidebar)
         try:
@@ -359,6 +376,7 @@ class MainScreen(Screen):
             max_tokens = sidebar.max_tokens()
         except ValueError as exc:
             self.mc_app.notify_error(str(exc))
+            self._give_back(text)
             return
         self.conversation.temperature = temperature
         self.conversation.max_tokens = max_tokens
@@ -366,13 +384,31 @@ class MainScreen(Screen):
         model = sidebar.model
         if model:
             self.conversation.model = model
-        self.turn_worker = self._run_turn(new_text=text, new_images=images)
+        strip.clear()  # taken with the text; given back with it if the turn is not sent
+        self._start_turn(new_text=text, new_images=images)
 
     @work(group="deferred-send", exclusive=True, exit_on_error=False)
     async def _send_when_ready(self, text: str) -> None:
         await self.ready.wait()
         if self.conversation is not None:
             self.send(text)
+        else:
+            self._give_back(text)
+
+    def _give_back(self, text: str, images: list[Any] | None = None) -> None:
+        """A draft taken at Enter was not sent: its text goes back in front of anything typed
+        since, its images in front of any attached since; Enter sends again unless busy."""
+        prompt = self.query_one(PromptInput)
+        prompt.give_back(text)
+        if images:
+            strip = self.query_one(AttachmentsStrip)
+            strip.set_images([*images, *strip.images])
+        prompt.held = self.busy
+
+    def _start_turn(self, **kwargs: Any) -> None:
+        """Start a turn; until it ends, Enter in the prompt adds a newline (see PromptInput)."""
+        self.query_one(PromptInput).held = True
+        self.turn_worker = self._run_turn(**kwargs)
 
     @property
     def busy(self) -> bool:
@@ -396,66 +432,75 @@ class MainScreen(Screen):
         drop_reply: bool = False,
     ) -> None:
         """Send one turn through Turn; with `new_text`, the draft becomes a user message first;
-        with `drop_reply`, a last assistant reply is removed first (regenerate / retry)."""
+        with `drop_reply`, a last assistant reply is removed first (regenerate / retry).
+
+        The draft was taken out of the prompt at Enter. Every way this ends before the user turn
+        is in the conversation (no key, a refused message, nothing stored) gives it back, in one
+        place (`finally`); Enter sends again once the turn is over."""
         conversation = self.conversation
         assert conversation is not None
-        if drop_reply and conversation.messages and conversation.messages[-1].role == "assistant":
-            if not self._delete_from(conversation.messages[-1]):
-                return
-            if self.view is not None:
-                await _settle(self.view.load(conversation.messages))
         prompt = self.query_one(PromptInput)
-        strip = self.query_one(AttachmentsStrip)
-        status = self.query_one(StatusLine)
-        if not self.mc_app.has_api_key:
-            key = await self.app.push_screen_wait(self._api_key_screen(None))
-            if not key:
-                self.notify("Not sent: no API key.", severity="warning", markup=False)
-                return
-            await self.mc_app.set_api_key(key)
-        user_message: ChatMessage | None = None
-        draft: tuple[str, list[Any]] | None = None
-        if new_text is not None:
-            try:
-                user_message = conversation.add_user(new_text, new_images or [])
-            except ValueError as exc:
-                self.mc_app.notify_error(str(exc))
-                return
-            draft = (new_text, list(new_images or []))
-            with prompt.prevent(TextArea.Changed):
-                prompt.clear()
-            strip.clear()
-            if self.view is not None:
-                await _settle(self.view.add_message(user_message))
-            self._update_title()
-        self.last_error = None
-        status.show("Waiting for the reply… (Esc cancels)")
-        while True:
-            try:
-                outcome = await self._stream_turn(conversation)
-            except asyncio.CancelledError:
-                status.clear()
-                self._after_turn()
-                raise
-            if outcome == "retry-auth":
-                key = await self.app.push_screen_wait(self._api_key_screen(KEY_REFUSED))
-                if key:
-                    await self.mc_app.set_api_key(key)
-                    status.show("Retrying with the new key…")
-                    continue
-                self.last_error = KEY_REFUSED
-            elif isinstance(outcome, _NotStored) and draft is not None:
-                # Failed before the user turn was stored: give the draft back, untouched.
-                if user_message in conversation.messages:
-                    conversation.messages.remove(user_message)
+        draft = None if new_text is None else (new_text, list(new_images or []))
+        unsent = draft  # what goes back to the prompt when this turn ends
+        try:
+            if (
+                drop_reply
+                and conversation.messages
+                and conversation.messages[-1].role == "assistant"
+            ):
+                if not self._delete_from(conversation.messages[-1]):
+                    return
                 if self.view is not None:
                     await _settle(self.view.load(conversation.messages))
-                prompt.set_draft(draft[0])
-                strip.set_images(draft[1])
-                self.mc_app.notify_error(f"Not sent: {outcome.error}")
-            break
-        status.clear()
-        self._after_turn()
+            status = self.query_one(StatusLine)
+            if not self.mc_app.has_api_key:
+                key = await self.app.push_screen_wait(self._api_key_screen(None))
+                if not key:
+                    self.notify("Not sent: no API key.", severity="warning", markup=False)
+                    return
+                await self.mc_app.set_api_key(key)
+            user_message: ChatMessage | None = None
+            if draft is not None:
+                try:
+                    user_message = conversation.add_user(*draft)
+                except ValueError as exc:
+                    self.mc_app.notify_error(str(exc))
+                    return
+                unsent = None
+                if self.view is not None:
+                    await _settle(self.view.add_message(user_message))
+                self._update_title()
+            self.last_error = None
+            status.show("Waiting for the reply… (Esc cancels)")
+            while True:
+                try:
+                    outcome = await self._stream_turn(conversation)
+                except asyncio.CancelledError:
+                    status.clear()
+                    self._after_turn()
+                    raise
+                if outcome == "retry-auth":
+                    key = await self.app.push_screen_wait(self._api_key_screen(KEY_REFUSED))
+                    if key:
+                        await self.mc_app.set_api_key(key)
+                        status.show("Retrying with the new key…")
+                        continue
+                    self.last_error = KEY_REFUSED
+                elif isinstance(outcome, _NotStored) and user_message is not None:
+                    # Failed before the user turn was stored: the draft goes back, untouched.
+                    if user_message in conversation.messages:
+                        conversation.messages.remove(user_message)
+                    if self.view is not None:
+                        await _settle(self.view.load(conversation.messages))
+                    unsent = draft
+                    self.mc_app.notify_error(f"Not sent: {outcome.error}")
+                break
+            status.clear()
+            self._after_turn()
+        finally:
+            if unsent is not None:
+                self._give_back(*unsent)
+            prompt.held = False
 
     async def _stream_turn(self, conversation: Conversation) -> Any:
         """Run one Turn; returns None, "retry-auth", _NotStored(err) or the error text."""
@@ -519,9 +564,19 @@ class MainScreen(Screen):
 
     def _turn_failed(self, exc: Exception, *, stored: bool) -> Any:
         from megachat.api.errors import APIError, AuthenticationError
+        from megachat.chat.store import ConversationDeleted
 
         if isinstance(exc, AuthenticationError):
             return "retry-auth"
+        if isinstance(exc, ConversationDeleted) and stored:
+            # The text stays on screen (read-only: sending into it is refused by the store).
+            message = (
+                "This conversation was deleted elsewhere: the reply stopped and nothing more "
+                "of it is saved. What you see stays here; start a new chat to go on."
+            )
+            self.last_error = None
+            self.notify(message, severity="warning", markup=False, timeout=10)
+            return message
         if not stored and not isinstance(exc, APIError):
             return _NotStored(exc)
         message = str(exc) or type(exc).__name__
@@ -568,7 +623,7 @@ class MainScreen(Screen):
         if not conversation.messages:
             self.notify(f"Nothing to {label} yet.", markup=False)
             return
-        self.turn_worker = self._run_turn(drop_reply=drop_reply)
+        self._start_turn(drop_reply=drop_reply)
 
     def action_edit_last(self) -> None:
         """Put the last user message back in the prompt (removing it and its reply) to resend."""
@@ -728,9 +783,11 @@ class MainScreen(Screen):
             if last is None:
                 self.notify("Nothing to copy yet.", markup=False)
                 return
-            text = last.text()
+            from megachat.tui.widgets.message import plain_text
+
+            text = plain_text(last)
             what = "last reply"
-        self.app.copy_to_clipboard(text)
+        self.app.copy_to_clipboard(text)  # the app sanitizes every copy
         self.notify(f"Copied the {what} ({len(text):,} characters).", markup=False)
 
     def action_copy_code(self) -> None:
@@ -754,7 +811,9 @@ class MainScreen(Screen):
         last = self.conversation.last("assistant") if self.conversation else None
         if last is None:
             return []
-        return _fenced_blocks(last.text())
+        from megachat.tui.widgets.message import code_blocks
+
+        return code_blocks(last)
 
     def _focused_message(self) -> Any:
         node = self.focused
@@ -842,7 +901,9 @@ class MainScreen(Screen):
         return entries
 
     def _send_from_palette(self) -> None:
-        self.send(self.query_one(PromptInput).text)
+        prompt = self.query_one(PromptInput)
+        if not self._refuse_while_busy() and not prompt.held:
+            prompt.submit()  # the same path as Enter
 
     def _preset_applier(self, name: str) -> Any:
         def apply() -> None:
@@ -871,24 +932,3 @@ def _image_from_block(block: dict, name: str | None = None) -> Any:
         return prepare_image_bytes(data, name or "image")
     except Exception:
         return None
-
-
-def _fenced_blocks(text: str) -> list[str]:
-    """The bodies of ``` fenced code blocks in Markdown text."""
-    blocks: list[str] = []
-    current: list[str] | None = None
-    fence = ""
-    for line in text.splitlines():
-        stripped = line.lstrip()
-        if current is None:
-            if stripped.startswith("```") or stripped.startswith("~~~"):
-                fence = stripped[:3]
-                current = []
-        elif stripped.startswith(fence):
-            blocks.append("\n".join(current))
-            current = None
-        else:
-            current.append(line)
-    if current:
-        blocks.append("\n".join(current))
-    return blocks

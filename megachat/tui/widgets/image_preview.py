@@ -8,8 +8,14 @@ off the event loop, so neither the app's start-up nor its key handling waits for
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 
 from rich.color import Color as RichColor
 from rich.console import Console, ConsoleOptions, RenderResult
@@ -24,6 +30,8 @@ from textual.events import Resize
 from textual.message import Message
 from textual.widgets import Static
 
+from megachat.chat.images import MAX_IMAGE_FILE_BYTES
+from megachat.localfiles import FileRefusedError, describe_size, open_user_file
 from megachat.sanitize import clean
 
 __all__ = [
@@ -41,6 +49,7 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 MAX_PREVIEW_PIXELS = 64_000_000
 
 RGB = tuple[int, int, int]
+T = TypeVar("T")
 
 
 class HalfBlockImage:
@@ -111,38 +120,40 @@ def display_name(path: Path) -> str:
     return " ".join(clean(name).splitlines()) or "?"
 
 
-def describe_size(size: int) -> str:
-    """Byte counts the way people read them: 812 B, 12.3 KiB, 4.0 MiB."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def render_preview(
     path: Path, max_width: int, max_height: int, background: RGB = (0, 0, 0)
 ) -> PreviewResult:
     """Decode `path` and fit it into max_width x max_height cells. Blocking: run it in a thread.
 
-    Never raises for a bad file: a missing file, a folder or a non-image becomes a message.
+    Never raises for a bad file: a missing file, a folder or a non-image becomes a message. Only
+    what megachat.chat.images would attach is opened: a FIFO or a device is refused without
+    blocking, a file over the image size limit without being read.
     """
     name = display_name(path)
     try:
-        stat = path.stat()
+        handle = open_user_file(path, MAX_IMAGE_FILE_BYTES)
     except FileNotFoundError:
         return PreviewResult(path, f"No such file: {name}", error=True)
+    except IsADirectoryError:
+        return PreviewResult(path, f"Folder: {name}")
+    except FileRefusedError as exc:
+        return PreviewResult(path, f"{name}: {exc}", error=True)
     except OSError as exc:
         return PreviewResult(path, f"Cannot read {name}: {clean(exc.strerror or '')}", error=True)
-    if path.is_dir():
-        return PreviewResult(path, f"Folder: {name}")
-    size = describe_size(stat.st_size)
+    with handle:
+        return _render_open_file(path, handle, max_width, max_height, background)
+
+
+def _render_open_file(
+    path: Path, handle: BinaryIO, max_width: int, max_height: int, background: RGB
+) -> PreviewResult:
+    name = display_name(path)
+    size = describe_size(os.fstat(handle.fileno()).st_size)
 
     from PIL import Image, UnidentifiedImageError  # lazy: only the picker needs Pillow
 
     try:
-        with Image.open(path) as image:
+        with Image.open(handle) as image:
             width, height = image.size
             kind = image.format or "image"
             info = f"{name} · {size} · {width}×{height} {kind}"
@@ -186,6 +197,34 @@ def _pixels(image: object, target: tuple[int, int], background: RGB) -> list[lis
     raw = rgb.tobytes()
     values: list[RGB] = list(zip(raw[0::3], raw[1::3], raw[2::3], strict=True))
     return [values[row * width : (row + 1) * width] for row in range(height)]
+
+
+async def _in_daemon_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run func(*args) in a daemon thread and await its result.
+
+    Unlike asyncio.to_thread, whose executor threads are joined when the app exits, a preview
+    still stuck in a read (a hung network file system) cannot keep the process alive after quit:
+    nothing a preview does needs to finish.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(outcome: Callable[[], None]) -> None:
+        if not future.done():  # cancelled when the user moved on or the app quit
+            outcome()
+
+    def run() -> None:
+        try:
+            result = func(*args)
+        except BaseException as exc:
+            outcome = partial(future.set_exception, exc)
+        else:
+            outcome = partial(future.set_result, result)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(deliver, outcome)
+
+    threading.Thread(target=run, name="megachat-image-preview", daemon=True).start()
+    return await future
 
 
 class ImagePreview(Vertical):
@@ -242,7 +281,7 @@ class ImagePreview(Vertical):
         picture = self.query_one("#preview-picture", Static)
         size = picture.content_size
         background = self.background_colors[1].rgb
-        result = await asyncio.to_thread(render_preview, path, size.width, size.height, background)
+        result = await _in_daemon_thread(render_preview, path, size.width, size.height, background)
         if path != self.path:
             return
         self.result = result

@@ -29,7 +29,7 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from megachat.sanitize import clean
-from megachat.tui.widgets.stream_markdown import StreamingMarkdown, markdown_parser
+from megachat.tui.widgets.stream_markdown import StreamingMarkdown, split_blocks
 
 if TYPE_CHECKING:
     from megachat.chat.conversation import ChatMessage
@@ -39,7 +39,9 @@ __all__ = [
     "ReplyWidget",
     "ThinkingSection",
     "ToolUseSection",
+    "code_blocks",
     "describe_image",
+    "plain_text",
 ]
 
 FRAME_INTERVAL = 1 / 30  # at most ~30 renders per second per streaming reply (fewer when costly)
@@ -225,6 +227,41 @@ def _header_content(message: ChatMessage, streaming: bool = False) -> Content:
     return Content(" · ".join(parts))
 
 
+def plain_text(message: ChatMessage) -> str:
+    """A message as plain text for copying: the Markdown source of its text blocks, its tool
+    calls and image lines, sanitized as on screen. One rule for a focused message and for the
+    last reply copied from the prompt."""
+    out: list[str] = []
+    for block in message.content or []:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            out.append(clean(str(block.get("text", ""))))
+        elif kind == "tool_use":
+            name = clean(str(block.get("name", "")))
+            out.append(f"tool_use {name}:\n{_pretty_json(block.get('input'))}")
+        elif kind == "image":
+            out.append(describe_image(block, _image_name(message, block)))
+    return "\n\n".join(out)
+
+
+def code_blocks(message: ChatMessage) -> list[str]:
+    """The contents of a message's code blocks, in order (for copying one).
+
+    Found by the same block splitter that draws them (fenced with any number of backticks or
+    tildes, or indented; Markdown only up to its budget), so "code block 2 of 3" is the second one
+    the user sees, and a huge reply costs no more to search than to draw."""
+    text = "\n\n".join(
+        clean(str(b.get("text", "")))
+        for b in message.content or []
+        if isinstance(b, dict) and b.get("type") == "text"
+    )
+    if "```" not in text and "~~~" not in text and "    " not in text and "\t" not in text:
+        return []
+    return [code for block in split_blocks(text) for code in block.code()]
+
+
 class MessageWidget(Vertical, can_focus=True):
     """A finished turn (user or assistant). Focusable so the app can copy it."""
 
@@ -254,33 +291,12 @@ class MessageWidget(Vertical, can_focus=True):
     # ---- what the app copies --------------------------------------------------------------------
 
     def plain_text(self) -> str:
-        """The message as plain text: Markdown source of text blocks, tool calls, image lines."""
-        out: list[str] = []
-        for block in self.message.content or []:
-            if not isinstance(block, dict):
-                continue
-            kind = block.get("type")
-            if kind == "text":
-                out.append(clean(str(block.get("text", ""))))
-            elif kind == "tool_use":
-                name = clean(str(block.get("name", "")))
-                out.append(f"tool_use {name}:\n{_pretty_json(block.get('input'))}")
-            elif kind == "image":
-                out.append(describe_image(block, _image_name(self.message, block)))
-        return "\n\n".join(out)
+        """The message as plain text (see `plain_text`)."""
+        return plain_text(self.message)
 
     def code_blocks(self) -> list[str]:
-        """The contents of the fenced code blocks in the text, in order (for copying one)."""
-        text = "\n\n".join(
-            clean(str(b.get("text", "")))
-            for b in self.message.content or []
-            if isinstance(b, dict) and b.get("type") == "text"
-        )
-        if "```" not in text and "~~~" not in text and "    " not in text:
-            return []
-        return [
-            t.content for t in markdown_parser().parse(text) if t.type in ("fence", "code_block")
-        ]
+        """The message's code blocks (see `code_blocks`)."""
+        return code_blocks(self.message)
 
 
 @dataclass(eq=False)

@@ -7,10 +7,22 @@ widget, so text pasted or typed fast and followed by Enter was sent before it wa
 A paste (or a file dragged onto the terminal, which pastes its path) that is just the path of an
 image file is reported as `ImagePathPasted` instead of being inserted, so the screen can offer
 to attach it.
+
+Enter takes the text out of the prompt in the same step as it posts `Submitted`, so keys typed
+right after Enter (in one burst) land in an empty prompt instead of being wiped with the sent
+text. From then until the screen settles that draft (and while a reply streams) the prompt is
+`held`: Enter inserts a newline instead of sending, so the lines of a paste that arrives as keys
+(no bracketed paste) stay whole and in order. A draft that was not sent comes back through
+`give_back`, in front of whatever was typed since.
+
+Event handlers here never call the base class's handler: Textual runs the handlers of every
+class in the MRO itself unless one calls `prevent_default()`, so calling `super()` as well
+would run TextArea's handler twice (every paste was inserted twice).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -73,6 +85,17 @@ class PromptInput(TextArea):
         def control(self) -> PromptInput:
             return self.prompt
 
+    class Held(Message):
+        """Enter was pressed while `held`: a newline went in instead (posted once per hold)."""
+
+        def __init__(self, prompt: PromptInput) -> None:
+            super().__init__()
+            self.prompt = prompt
+
+        @property
+        def control(self) -> PromptInput:
+            return self.prompt
+
     class ImagePathPasted(Message):
         """A paste that is the path of an existing image file; the text was not inserted."""
 
@@ -96,6 +119,21 @@ class PromptInput(TextArea):
             highlight_cursor_line=False,
             placeholder="Message (Enter to send, shift+enter or ctrl+j for a newline)",
         )
+        self._held = False
+        self._held_told = False
+
+    @property
+    def held(self) -> bool:
+        """True while a sent draft is unsettled or a reply streams: Enter is then a newline.
+
+        Set by `submit` and by the screen (attributes down); the screen clears it.
+        """
+        return self._held
+
+    @held.setter
+    def held(self, value: bool) -> None:
+        self._held = value
+        self._held_told = False
 
     async def _on_key(self, event: events.Key) -> None:
         bindings = self._bindings.copy()
@@ -106,10 +144,43 @@ class PromptInput(TextArea):
             event.prevent_default()
             await self.run_action(binding.action)
             return
-        await super()._on_key(event)
+        character = event.character
+        if character and not self.read_only and unicodedata.category(character) == "Cf":
+            # TextArea inserts only str.isprintable() keys, so it drops format characters: the
+            # ZWJs of 👨‍👩‍👧‍👦 (sent as four emoji), ZWNJ in Persian, a zero-width space.
+            # They are text the user typed: insert them as TextArea inserts any other character.
+            event.stop()
+            event.prevent_default()
+            self.replace(character, *self.selection, maintain_selection_offset=False)
+            return
+        # Not ours: Textual goes on to TextArea._on_key (inserting the character) by itself.
 
     def action_submit(self) -> None:
-        self.post_message(self.Submitted(self, self.text))
+        """Enter: send, or a newline while `held` (nothing typed is dropped either way)."""
+        if self.held:
+            self.insert("\n")
+            if not self._held_told:
+                self._held_told = True
+                self.post_message(self.Held(self))
+            return
+        self.submit()
+
+    def submit(self) -> None:
+        """Take the text out (cleared now, not when the turn starts), hold, post `Submitted`."""
+        text = self.text
+        self.held = True
+        self.clear()
+        self.post_message(self.Submitted(self, text))
+
+    def give_back(self, text: str) -> None:
+        """Restore a draft that was not sent, in front of anything typed since it was taken
+        (the Enter between them becomes a newline); the cursor stays where the user is typing."""
+        if not text:
+            return
+        if self.text:
+            self.insert(text + "\n", (0, 0))
+        else:
+            self.set_draft(text)
 
     def action_newline(self) -> None:
         self.insert("\n")
@@ -126,5 +197,4 @@ class PromptInput(TextArea):
                 event.stop()
                 event.prevent_default()
                 self.post_message(self.ImagePathPasted(self, path, event.text))
-                return
-        await super()._on_paste(event)
+        # Otherwise Textual goes on to TextArea._on_paste, which inserts the text (once).

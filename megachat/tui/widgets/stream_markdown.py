@@ -1,4 +1,4 @@
-"""Markdown for chat messages that stays cheap while it streams.
+"""Markdown for chat messages that stays cheap while it streams and never hides text.
 
 Textual's own Markdown widget mounts a widget per block and re-parses and rebuilds the last block
 on every append (reference/textual.md: ~30 s of CPU for an 80 KB reply). Here one widget holds a
@@ -13,15 +13,28 @@ whole text block of a message and draws it with the line API:
 
 A finished message is drawn by the same code, so a streamed reply ends up rendered exactly like
 the same message loaded from disk.
+
+Every character of the text stays visible, whatever the text is (issue 8, item 10):
+
+- markdown-it stops producing tokens past `maxNesting` (the rest of the message vanished after ~9
+  nested lists or 20 quotes): past MAX_NESTING levels, quote and list markers are read as text;
+- Rich leaves out what does not fit the width (a deep container, a table with many columns): a
+  block whose drawing misses any of its letters is drawn as plain text instead.
+
+And the work per message is bounded (a 25 MB reply kept a core busy for minutes): a top-level
+block longer than BLOCK_WINDOW is parsed and drawn in pieces, so an update re-parses at most one
+window, and text past MARKDOWN_BUDGET is drawn as plain lines, measured once and drawn on demand.
 """
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions
@@ -33,9 +46,15 @@ from textual.widget import Widget
 
 if TYPE_CHECKING:  # markdown-it and rich.markdown load with the first Markdown drawn
     from markdown_it import MarkdownIt
+    from markdown_it.parser_block import RuleFuncBlockType
+    from markdown_it.rules_block import StateBlock
     from markdown_it.token import Token
 
 __all__ = [
+    "BLOCK_WINDOW",
+    "MARKDOWN_BUDGET",
+    "MAX_NESTING",
+    "BlockSplitter",
     "MarkdownBlock",
     "StreamingMarkdown",
     "markdown_parser",
@@ -46,6 +65,15 @@ __all__ = [
 DARK_CODE_THEME = "monokai"
 LIGHT_CODE_THEME = "friendly"
 
+MAX_NESTING = 10  # container levels drawn as such (a quote is 1, a list 2); deeper markers are text
+BLOCK_WINDOW = 16 * 1024  # characters of one block parsed and drawn at once (code excepted)
+MARKDOWN_BUDGET = 128 * 1024  # characters of a text drawn as Markdown; the rest is plain text
+
+# CommonMark's container blocks: the only block rules that nest (markdown-it calls its block
+# tokenizer again inside them), so the only way past markdown-it's maxNesting.
+_CONTAINER_RULES = ("blockquote", "list")
+_CODE_KINDS = ("fence", "code_block")
+
 _parser: MarkdownIt | None = None
 
 
@@ -55,31 +83,64 @@ def markdown_parser() -> MarkdownIt:
     if _parser is None:
         from markdown_it import MarkdownIt
 
-        _parser = MarkdownIt("gfm-like", {"html": False})
+        parser = MarkdownIt("gfm-like", {"html": False})
+        _limit_nesting(parser)
+        _parser = parser
     return _parser
+
+
+def _limit_nesting(parser: MarkdownIt) -> None:
+    """Past MAX_NESTING levels, read quote and list markers as text instead of nesting further.
+
+    markdown-it skips everything left in a container nested past `maxNesting` (20): the text is
+    simply gone. Refusing to open containers earlier keeps every line: the deeper lines become
+    paragraph text of the deepest container drawn. It also bounds the recursion and Rich's work,
+    which grows with the depth.
+    """
+    assert parser.options.maxNesting > MAX_NESTING + 2  # a list opens two levels, a paragraph one
+    ruler = parser.block.ruler
+    for rule in list(ruler.__rules__):  # no public way to read a rule's `alt` chains
+        if rule.name in _CONTAINER_RULES:
+            ruler.at(rule.name, _shallow(rule.fn), {"alt": list(rule.alt)})
+
+
+def _shallow(rule: RuleFuncBlockType) -> RuleFuncBlockType:
+    def shallow(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+        return state.level < MAX_NESTING and rule(state, start_line, end_line, silent)
+
+    return shallow
 
 
 @dataclass(eq=False)
 class MarkdownBlock:
-    """One top-level block (or, for the open tail, a run of them) with its parsed tokens."""
+    """One top-level block (or, for the open tail, a run of them) with its parsed tokens.
+
+    kind "plain" is text past the Markdown budget: no tokens, drawn as it is."""
 
     source: str
     tokens: list[Token]
     kind: str
+    gap: bool = True  # a blank line above it; not for the next piece of a block cut in pieces
     # rendered strips for one (width, code theme); filled lazily
     _key: tuple[int, str] | None = field(default=None, repr=False)
     _lines: Sequence[Strip] = field(default_factory=list, repr=False)
 
     _code: _CodeSource | None = field(default=None, repr=False)
+    _plain: _PlainText | None = field(default=None, repr=False)
 
     def code(self) -> list[str]:
         """The contents of the fenced / indented code blocks in this block."""
-        return [t.content for t in self.tokens if t.type in ("fence", "code_block")]
+        return [t.content for t in self.tokens if t.type in _CODE_KINDS]
 
     @property
     def is_code(self) -> bool:
-        """A top-level code block: drawn by _CodeLines, not by Rich."""
-        return self.kind in ("fence", "code_block")
+        """A top-level code block: drawn by _WrappedLines, not by Rich."""
+        return self.kind in _CODE_KINDS
+
+    @property
+    def is_plain(self) -> bool:
+        """Text drawn as it is, without Markdown (past the budget)."""
+        return self.kind == "plain"
 
     def code_source(self) -> _CodeSource:
         if self._code is None:
@@ -87,6 +148,11 @@ class MarkdownBlock:
             lexer = (token.info or "").strip().partition(" ")[0] if token.type == "fence" else ""
             self._code = _CodeSource(token.content, lexer or "text")
         return self._code
+
+    def plain_source(self) -> _PlainText:
+        if self._plain is None:
+            self._plain = _PlainText(self.source)
+        return self._plain
 
 
 def _groups(tokens: list[Token]) -> list[tuple[int, int, list[Token]]]:
@@ -129,13 +195,14 @@ def _block_source(text: str, starts: list[int], start: int, end: int) -> str:
     return text[a:b].rstrip("\n")
 
 
-def split_blocks(text: str) -> list[MarkdownBlock]:
-    """Split a finished Markdown text into top-level blocks (one parse)."""
-    if not text.strip():
-        return []
-    tokens = markdown_parser().parse(text)
-    starts = _line_starts(text)
-    return [_make_block(text, starts, a, b, group) for a, b, group in _groups(tokens)]
+def split_blocks(
+    text: str, *, window: int = BLOCK_WINDOW, budget: int = MARKDOWN_BUDGET
+) -> list[MarkdownBlock]:
+    """Split a finished Markdown text into top-level blocks (see BlockSplitter)."""
+    splitter = BlockSplitter(window=window, budget=budget)
+    splitter.append(text)
+    splitter.finish()
+    return splitter.blocks
 
 
 def _plain_links(tokens: list[Token]) -> list[Token]:
@@ -170,9 +237,10 @@ def _plain_links(tokens: list[Token]) -> list[Token]:
 
 
 def _make_block(
-    text: str, starts: list[int], start: int, end: int, group: list[Token]
+    text: str, starts: list[int], start: int, end: int, group: list[Token], gap: bool = True
 ) -> MarkdownBlock:
-    return MarkdownBlock(_block_source(text, starts, start, end), _plain_links(group), _kind(group))
+    source = _block_source(text, starts, start, end)
+    return MarkdownBlock(source, _plain_links(group), _kind(group), gap)
 
 
 _markdown_class: Any = None
@@ -273,81 +341,348 @@ class _CodeSource:
         return out[: len(source)]
 
 
-class _CodeLines(Sequence[Strip]):
-    """The drawn lines of a code block at one width: padding 1 all round, hard-wrapped."""
+class _PlainText:
+    """Text drawn as it is, line by line: the part of a message past the Markdown budget, or a
+    block Rich could not draw whole. Growing it costs only the new text."""
 
-    def __init__(self, source: _CodeSource, width: int, theme_name: str) -> None:
+    def __init__(self, text: str = "") -> None:
+        self.lines: list[str] = [""]
+        self.version = 0
+        self.extend(text)
+
+    def extend(self, text: str) -> None:
+        if not text:
+            return
+        parts = text.split("\n")
+        self.lines[-1] += parts[0]
+        self.lines.extend(parts[1:])
+        self.version += 1
+
+    def segments(self, n: int, theme_name: str) -> list[Segment]:
+        line = self.lines[n]
+        return [Segment(line.expandtabs(_TAB_SIZE))] if line else []
+
+
+def _cells(line: str) -> int:
+    if "\t" in line:
+        line = line.expandtabs(_TAB_SIZE)
+    return len(line) if line.isascii() else cell_len(line)
+
+
+class _WrappedLines(Sequence[Strip]):
+    """Lines hard-wrapped at one width, drawn only when asked for: a code block (highlighted,
+    padded by one cell all round) or plain text.
+
+    Measuring costs one pass over the lines (hard wrapping makes the height exact without
+    drawing); a growing plain text re-measures only its new lines (`sync`)."""
+
+    def __init__(
+        self, source: _CodeSource | _PlainText, width: int, theme_name: str, *, padded: bool
+    ) -> None:
         self.source = source
-        self.width = max(3, width)
         self.theme_name = theme_name
-        self.code_width = self.width - 2
-        self.background = _syntax_theme(theme_name).get_background_style()  # type: ignore[attr-defined]
-        rows: list[tuple[int, int]] = []
-        cw = self.code_width
-        for n, line in enumerate(source.lines):
-            pieces = max(1, -(-cell_len(line) // cw))
-            rows.extend((n, piece) for piece in range(pieces))
-        self.rows = rows
+        self.pad = 1 if padded else 0
+        self.width = max(1 + 2 * self.pad, width)
+        self.text_width = self.width - 2 * self.pad
+        self.background = (
+            _syntax_theme(theme_name).get_background_style()  # type: ignore[attr-defined]
+            if padded
+            else None
+        )
+        self._ends = array("q")  # rows down to the end of each source line
         self._strips: dict[int, list[Strip]] = {}
+        self._version: int | None = None
+        self.sync()
+
+    def sync(self) -> None:
+        """Measure what the source gained since the last call (its last line may have grown)."""
+        version = getattr(self.source, "version", 0)
+        if version == self._version:
+            return
+        self._version = version
+        ends = self._ends
+        done = len(ends)
+        if done:
+            done -= 1
+            del ends[done:]
+            self._strips.pop(done, None)
+        total = ends[-1] if ends else 0
+        width = self.text_width
+        for line in self.source.lines[done:]:
+            total += max(1, -(-_cells(line) // width))
+            ends.append(total)
 
     def __len__(self) -> int:
-        return len(self.rows) + 2
+        return (self._ends[-1] if self._ends else 0) + 2 * self.pad
 
     def __getitem__(self, y):  # type: ignore[override]
         if isinstance(y, slice):
             return [self[i] for i in range(*y.indices(len(self)))]
+        size = len(self)
         if y < 0:
-            y += len(self)
-        if y == 0 or y == len(self) - 1:
+            y += size
+        if not 0 <= y < size:
+            raise IndexError(y)
+        row = y - self.pad
+        if self.pad and (row < 0 or y == size - 1):
             return Strip.blank(self.width, self.background)
-        n, piece = self.rows[y - 1]
+        n = bisect_right(self._ends, row)
+        piece = row - (self._ends[n - 1] if n else 0)
         pieces = self._strips.get(n)
         if pieces is None:
-            segments = self.source.segments(n, self.theme_name)
-            strip = Strip(segments)
+            strip = Strip(self.source.segments(n, self.theme_name))
             length = strip.cell_length
-            cuts = [*range(self.code_width, length, self.code_width), length]
+            cuts = [*range(self.text_width, length, self.text_width), length]
             pieces = list(strip.divide(cuts)) if length else [Strip([])]
             self._strips[n] = pieces
         part = pieces[piece] if piece < len(pieces) else Strip([])
+        if not self.pad:
+            return part
         pad = Segment(" ", self.background)
         line = Strip([pad, *part, pad])
         return line.extend_cell_length(self.width, self.background).crop(0, self.width)
 
 
+_SHOWN = ("text", "code_inline")
+
+
+def _token_text(tokens: list[Token]) -> str:
+    """The text a block's tokens carry: what must be somewhere in its drawing."""
+    parts: list[str] = []
+    for token in tokens:
+        if token.type in _CODE_KINDS:
+            parts.append(token.content)
+        for child in token.children or ():
+            if child.type in _SHOWN:
+                parts.append(child.content)
+            elif child.type == "image":  # drawn with its alt text
+                parts.extend(c.content for c in child.children or () if c.type in _SHOWN)
+    return "".join(parts)
+
+
+def _shows_all(tokens: list[Token], strips: list[Strip]) -> bool:
+    """True when every letter and digit of the tokens' text is drawn (Rich adds bullets, numbers
+    and link targets, and wraps lines, so the drawing holds at least as many of each)."""
+    wanted = Counter(_token_text(tokens))
+    drawn = Counter("".join(strip.text for strip in strips))
+    return all(drawn[ch] >= n for ch, n in wanted.items() if ch.isalnum())
+
+
+def _block_lines(
+    console: Console, options: ConsoleOptions, block: MarkdownBlock, code_theme: str
+) -> Sequence[Strip]:
+    """One block drawn at options' width: code and plain text on demand, the rest by Rich.
+
+    Rich starts some blocks (lists) or ends others (rules) with an empty line; those are dropped
+    so the spacing is the same whichever way the text was cut into blocks. What Rich leaves out
+    (a container nested deeper than the width allows, a table with more columns than fit) would
+    vanish without a trace, so such a block is drawn as plain text instead.
+    """
+    width = options.max_width
+    if block.is_code:
+        return _WrappedLines(block.code_source(), width, code_theme, padded=True)
+    if block.is_plain:
+        return _WrappedLines(block.plain_source(), width, code_theme, padded=False)
+    segments = console.render(_tokens_markdown(block.tokens, code_theme), options)
+    strips = [
+        Strip(line)
+        for line in Segment.split_and_crop_lines(
+            segments, width, include_new_lines=False, pad=False
+        )
+    ]
+    start, end = 0, len(strips)
+    while start < end and not strips[start].cell_length:
+        start += 1
+    while end > start and not strips[end - 1].cell_length:
+        end -= 1
+    if not _shows_all(block.tokens, strips):
+        return _WrappedLines(block.plain_source(), width, code_theme, padded=False)
+    return strips[start:end]
+
+
 def render_block_lines(
     console: Console, options: ConsoleOptions, blocks: list[MarkdownBlock], code_theme: str
 ) -> list[Strip]:
-    """Render blocks at options' width into strips, one blank line between blocks.
-
-    Rich starts some blocks (lists) or ends others (rules) with an empty line; those are dropped
-    so the spacing is the same whichever way the text was cut into blocks.
-    """
-    width = options.max_width
+    """Render blocks at options' width into strips, one blank line between blocks (none between
+    the pieces of a block that was cut in pieces)."""
     options = options.update(height=None)
     lines: list[Strip] = []
-    for i, block in enumerate(blocks):
-        if block.is_code:
-            if i and lines:
-                lines.append(Strip([]))
-            lines.extend(_CodeLines(block.code_source(), width, code_theme))
-            continue
-        segments = console.render(_tokens_markdown(block.tokens, code_theme), options)
-        strips = [
-            Strip(line)
-            for line in Segment.split_and_crop_lines(
-                segments, width, include_new_lines=False, pad=False
-            )
-        ]
-        start, end = 0, len(strips)
-        while start < end and not strips[start].cell_length:
-            start += 1
-        while end > start and not strips[end - 1].cell_length:
-            end -= 1
-        if i and lines:
+    for block in blocks:
+        if lines and block.gap:
             lines.append(Strip([]))
-        lines.extend(strips[start:end])
+        lines.extend(_block_lines(console, options, block, code_theme))
     return lines
+
+
+class BlockSplitter:
+    """Cuts a growing Markdown text into top-level blocks; only the open end is parsed again.
+
+    `frozen` blocks can no longer change, `tail` is re-parsed when text arrives, `plain` is the
+    text past the budget. The cuts depend on the text only, never on how it arrived, so a
+    streamed reply is drawn exactly like the stored one. The work is bounded:
+
+    - past `budget` characters the rest is one plain block, never parsed;
+    - a block that does not end within `window` characters is frozen in pieces of at most a
+      window, cut at line ends (code excepted: it is drawn on demand, so it stays whole), so an
+      update re-parses at most a window of text (or one code block).
+    """
+
+    def __init__(self, *, window: int = BLOCK_WINDOW, budget: int = MARKDOWN_BUDGET) -> None:
+        self.window = max(1, window)
+        self.budget = max(0, budget)
+        self.text = ""
+        self.frozen: list[MarkdownBlock] = []
+        self.tail: list[MarkdownBlock] = []
+        self.plain: MarkdownBlock | None = None
+        self._consumed = 0  # text[:_consumed] is in `frozen`
+        self._joined_at = -1  # where a block was cut in pieces: the next piece starts there
+        self._plain_from = self._plain_to = 0  # text[from:to] is in `plain`
+        self._tail_for = (-1, -1)  # (_consumed, len(text)) when the tail was parsed
+        self._refs: dict[str, Any] = {}  # link reference definitions in frozen text
+        self._parsed_refs: dict[str, Any] = {}  # ... and those the last parse found
+
+    @property
+    def blocks(self) -> list[MarkdownBlock]:
+        """Every block, in order."""
+        plain = [self.plain] if self.plain is not None else []
+        return [*self.frozen, *self.tail, *plain]
+
+    def append(self, fragment: str) -> None:
+        """More text: freeze what it can no longer change and re-parse the open end."""
+        if fragment:
+            self.text += fragment
+            self._advance(final=False)
+
+    def finish(self) -> None:
+        """The text is complete: every block is final."""
+        self._advance(final=True)
+
+    # ---- internals -------------------------------------------------------------------------------
+
+    def _parse(self, text: str) -> list[tuple[int, int, list[Token]]]:
+        """Parse a piece of the text; `[x][ref]` links see the definitions frozen before it."""
+        env: dict[str, Any] = {"references": dict(self._refs)}
+        tokens = markdown_parser().parse(text, env)
+        self._parsed_refs = env["references"]
+        return _groups(tokens)
+
+    def _keep_refs(self, before_line: int | None = None) -> None:
+        """Remember the last parse's link definitions above `before_line` (now frozen); not
+        those in the open tail, which may still be a definition in the making."""
+        for label, ref in self._parsed_refs.items():
+            if label not in self._refs and (before_line is None or ref["map"][1] <= before_line):
+                self._refs[label] = ref
+
+    def _blocks(
+        self, chunk: str, at: int, groups: list[tuple[int, int, list[Token]]]
+    ) -> list[MarkdownBlock]:
+        """Blocks for groups parsed from `chunk` = text[at:...]."""
+        starts = _line_starts(chunk)
+        return [
+            _make_block(chunk, starts, a, b, group, gap=not (at == self._joined_at and a == 0))
+            for a, b, group in groups
+        ]
+
+    def _advance(self, final: bool) -> None:
+        if self.plain is None:
+            self._cut_windows()
+        if self.plain is not None:
+            self.tail = []
+            self.plain.plain_source().extend(self.text[self._plain_to :])
+            self._plain_to = len(self.text)
+            self.plain.source = self.text[self._plain_from :]
+            return
+        if final:
+            self._freeze_rest()
+        else:
+            self._parse_tail()
+
+    def _cut_windows(self) -> None:
+        """Freeze blocks a window at a time while more than a window of text is open."""
+        text = self.text
+        while True:
+            pos = self._consumed
+            limit = min(pos + self.window, self.budget)
+            if len(text) <= limit:
+                return  # the rest fits in a window: it is the tail
+            if limit <= pos:
+                self._start_plain()
+                return
+            cut = text.rfind("\n", pos, limit) + 1
+            at_line_end = cut > pos
+            if not at_line_end:
+                cut = limit  # a line longer than the window: cut it
+            chunk = text[pos:cut]
+            groups = self._parse(chunk)
+            if not groups:  # blank lines (or link definitions)
+                self._keep_refs()
+                self._consumed = cut
+                continue
+            if len(groups) == 1 and at_line_end and _kind(groups[0][2]) in _CODE_KINDS:
+                # A code block is drawn on demand, so it is kept whole: find where it ends
+                # (a line after it, even unfinished, cannot change that).
+                end = min(len(text), self.budget)
+                if end > cut:
+                    chunk = text[pos:end]
+                    groups = self._parse(chunk)
+                if len(groups) == 1:
+                    if end >= self.budget:
+                        self._start_plain()
+                    return  # still open
+                groups = groups[:2]  # freeze the code block; the next block starts the window
+            if len(groups) > 1:
+                self.frozen.extend(self._blocks(chunk, pos, groups[:-1]))
+                self._keep_refs(groups[-1][0])
+                self._consumed = pos + _line_starts(chunk)[groups[-1][0]]
+                continue
+            if limit >= self.budget:
+                self._start_plain()
+                return
+            # One block longer than the window: this piece of it is final.
+            self.frozen.extend(self._blocks(chunk, pos, groups))
+            self._keep_refs()
+            self._consumed = self._joined_at = cut
+
+    def _start_plain(self) -> None:
+        pos = self._consumed
+        self._plain_from = self._plain_to = pos
+        self.plain = MarkdownBlock("", [], "plain", gap=pos != self._joined_at)
+        self.plain._plain = _PlainText()
+
+    def _parse_tail(self) -> None:
+        """Parse the open part; freeze every block that a later line can no longer change."""
+        text = self.text
+        tail = text[self._consumed :]
+        self._tail_for = (self._consumed, len(text))
+        if not tail.strip():
+            self.tail = []
+            return
+        complete_end = tail.rfind("\n") + 1
+        if complete_end:
+            # Block boundaries come from complete lines only: "1. a\n\n2" is a paragraph "2"
+            # until the line ends as "2. b" and turns out to continue the list.
+            complete = tail[:complete_end]
+            groups = self._parse(complete)
+            if len(groups) > 1:
+                self.frozen.extend(self._blocks(complete, self._consumed, groups[:-1]))
+                self._keep_refs(groups[-1][0])
+                self._consumed += _line_starts(complete)[groups[-1][0]]
+                tail = text[self._consumed :]
+                self._tail_for = (self._consumed, len(text))
+        self.tail = self._blocks(tail, self._consumed, self._parse(tail))
+
+    def _freeze_rest(self) -> None:
+        """The text is complete: the tail's blocks are final (parsed again only if stale)."""
+        text = self.text
+        if self._tail_for != (self._consumed, len(text)):
+            rest = text[self._consumed :]
+            self.tail = (
+                self._blocks(rest, self._consumed, self._parse(rest)) if rest.strip() else []
+            )
+        self.frozen.extend(self.tail)
+        self.tail = []
+        self._consumed = len(text)
+        self._tail_for = (-1, -1)
 
 
 class StreamingMarkdown(Widget):
@@ -358,6 +693,9 @@ class StreamingMarkdown(Widget):
         height: auto;
     }
     """
+
+    block_window: ClassVar[int] = BLOCK_WINDOW
+    markdown_budget: ClassVar[int] = MARKDOWN_BUDGET
 
     def __init__(
         self,
@@ -370,29 +708,27 @@ class StreamingMarkdown(Widget):
     ) -> None:
         """`text` must already be sanitized; `streaming=True` keeps the last block open."""
         super().__init__(name=name, id=id, classes=classes)
-        self._text = ""
-        self._consumed = 0  # text[:_consumed] is frozen in _blocks
-        self._blocks: list[MarkdownBlock] = []
-        self._tail: list[MarkdownBlock] = []  # re-parsed on every update
         self._streaming = streaming
+        self._splitter = self._new_splitter(text)
+        self._item_list: list[MarkdownBlock] | None = None
         self._starts: list[int] = []  # first line of each item at _layout_key
         self._layout_key: tuple[int, str] | None = None
         self._height = 0
         self.tail_cost = 0.0  # seconds the open tail took in the last layout
-        if text:
-            self._text = text
-            if streaming:
-                self._reparse_tail()
-            else:
-                self._blocks = split_blocks(text)
-                self._consumed = len(text)
+
+    def _new_splitter(self, text: str) -> BlockSplitter:
+        splitter = BlockSplitter(window=self.block_window, budget=self.markdown_budget)
+        splitter.append(text)
+        if not self._streaming:
+            splitter.finish()
+        return splitter
 
     # ---- text ---------------------------------------------------------------------------------
 
     @property
     def text(self) -> str:
         """The Markdown source shown so far."""
-        return self._text
+        return self._splitter.text
 
     @property
     def streaming(self) -> bool:
@@ -401,8 +737,8 @@ class StreamingMarkdown(Widget):
 
     @property
     def blocks(self) -> list[MarkdownBlock]:
-        """Every block, frozen and open (for tests and copying)."""
-        return [*self._blocks, *self._tail]
+        """Every block, frozen, open and plain (for tests and copying)."""
+        return self._splitter.blocks
 
     def code_blocks(self) -> list[str]:
         """The contents of the code blocks, in order."""
@@ -412,24 +748,15 @@ class StreamingMarkdown(Widget):
         """Add sanitized text to the end; only the open tail is parsed again."""
         if not fragment:
             return
-        self._text += fragment
-        self._reparse_tail()
+        self._splitter.append(fragment)
         self._changed()
 
     def set_text(self, text: str) -> None:
         """Replace the text (appends when `text` extends what is shown)."""
-        if text.startswith(self._text):
-            self.append(text[len(self._text) :])
+        if text.startswith(self.text):
+            self.append(text[len(self.text) :])
             return
-        self._text = text
-        self._blocks = []
-        self._consumed = 0
-        if self._streaming:
-            self._reparse_tail()
-        else:
-            self._blocks = split_blocks(text)
-            self._consumed = len(text)
-            self._tail = []
+        self._splitter = self._new_splitter(text)
         self._changed()
 
     def finish(self) -> None:
@@ -437,41 +764,11 @@ class StreamingMarkdown(Widget):
         if not self._streaming:
             return
         self._streaming = False
-        # The tail parse covers text[_consumed:] completely, so its groups are final blocks.
-        self._freeze_all_tail()
+        self._splitter.finish()
         self._changed()
 
-    def _reparse_tail(self) -> None:
-        """Parse the open part; freeze every block that a later line can no longer change."""
-        tail = self._text[self._consumed :]
-        if not tail.strip():
-            self._tail = []
-            return
-        parser = markdown_parser()
-        complete_end = tail.rfind("\n") + 1
-        if complete_end:
-            # Block boundaries come from complete lines only: "1. a\n\n2" is a paragraph "2"
-            # until the line ends as "2. b" and turns out to continue the list.
-            complete = tail[:complete_end]
-            groups = _groups(parser.parse(complete))
-            if len(groups) > 1:
-                starts = _line_starts(complete)
-                for a, b, group in groups[:-1]:
-                    self._blocks.append(_make_block(complete, starts, a, b, group))
-                last_start = groups[-1][0]
-                self._consumed += starts[last_start]
-                tail = self._text[self._consumed :]
-        tokens = parser.parse(tail)
-        groups = _groups(tokens)
-        starts = _line_starts(tail)
-        self._tail = [_make_block(tail, starts, a, b, group) for a, b, group in groups]
-
-    def _freeze_all_tail(self) -> None:
-        self._blocks.extend(self._tail)
-        self._tail = []
-        self._consumed = len(self._text)
-
     def _changed(self) -> None:
+        self._item_list = None
         self._layout_key = None
         self.clear_cached_dimensions()
         if self.is_attached:
@@ -488,22 +785,20 @@ class StreamingMarkdown(Widget):
 
     def _render_block(self, block: MarkdownBlock, width: int, theme: str) -> Sequence[Strip]:
         key = (width, theme)
-        if block._key != key and block.is_code:
-            block._lines = _CodeLines(block.code_source(), width, theme)
-            block._key = key
-        elif block._key != key:
-            app = self.app
-            options = app.console_options.update(width=width, height=None, highlight=False)
-            block._lines = render_block_lines(app.console, options, [block], theme)
-            block._key = key
+        if block._key == key:
+            if isinstance(block._lines, _WrappedLines):
+                block._lines.sync()  # plain text past the budget grows while it streams
+            return block._lines
+        app = self.app
+        options = app.console_options.update(width=width, height=None, highlight=False)
+        block._lines = _block_lines(app.console, options, block, theme)
+        block._key = key
         return block._lines
 
     def _items(self) -> list[MarkdownBlock]:
-        if not self._blocks:
-            return self._tail
-        if not self._tail:
-            return self._blocks
-        return self._blocks + self._tail
+        if self._item_list is None:
+            self._item_list = self._splitter.blocks
+        return self._item_list
 
     def _layout(self, width: int) -> None:
         """Render what is stale at `width` and compute where each block starts."""
@@ -514,16 +809,16 @@ class StreamingMarkdown(Widget):
         starts: list[int] = []
         y = 0
         items = self._items()
-        frozen = len(self._blocks)
+        frozen = len(self._splitter.frozen)
         tail_started = 0.0
         for i, block in enumerate(items):
-            if i:
+            if i and block.gap:
                 y += 1
             if i == frozen:
                 tail_started = perf_counter()
             starts.append(y)
             y += len(self._render_block(block, width, theme))
-        if self._tail:
+        if len(items) > frozen:
             self.tail_cost = perf_counter() - tail_started
         self._starts = starts
         self._height = y
@@ -572,7 +867,7 @@ class StreamingMarkdown(Widget):
         out: list[str] = []
         items = self._items()
         for i, block in enumerate(items):
-            if i:
+            if i and block.gap:
                 out.append("")
             out.extend(strip.text.rstrip() for strip in self._render_block(block, width, theme))
         return out

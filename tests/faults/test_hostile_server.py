@@ -1,0 +1,152 @@
+"""A hostile or mistaken server against `megachat ask` (real processes, the real fake server).
+
+A decompression bomb (a ~0.5 MB gzip body that decodes to 512 MiB of NULs) as an error body, as
+the event stream and as a non-streamed message; an SSE line that never ends; a captive portal's
+HTML page answering 200. Each run must end with one clear line and exit 1, keep the user turn
+(and any text that arrived), and stay near the memory of an ordinary turn: the child's peak RSS
+comes from wait4(2), the kernel's own count for that process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from tests.fakeserver import (
+    endless_line_reply,
+    gzip_bomb_reply,
+    message_events,
+    sse_event,
+    sse_text_reply,
+    web_page_reply,
+)
+from tests.faults.conftest import DEADLINE, ROOT, Result, Sandbox, one_error_line
+
+BOMB = 512 << 20  # decoded size; before the fix megachat's peak RSS grew ~2x this
+RSS_MARGIN_MIB = 64  # allowed above an ordinary turn's peak (the fix measures ~+5, +50 at most)
+TEXT = "Text before the trouble."
+
+
+def run_measured(mc: Sandbox, *args: str) -> tuple[Result, float]:
+    """`python -m megachat ARGS` to completion, and its peak RSS in MiB (stdout/stderr go to
+    files, so no pipe can fill up while we wait for the child)."""
+    out_path, err_path = mc.tmp / "stdout", mc.tmp / "stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "megachat", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=mc.env,
+            cwd=ROOT,
+        )
+        watchdog = threading.Timer(DEADLINE * 2, proc.kill)  # bounds a hanging run only
+        watchdog.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            watchdog.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    result = Result(
+        proc.returncode,
+        out_path.read_text("utf-8", errors="replace"),
+        err_path.read_text("utf-8", errors="replace"),
+    )
+    return result, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+@pytest.fixture
+def ordinary_rss(mc: Sandbox) -> float:
+    """The peak RSS of an ordinary streamed turn in this sandbox (then forgotten: --no-save)."""
+    mc.server.enqueue(sse_text_reply("an ordinary reply"))
+    result, rss = run_measured(mc, "ask", "--no-save", "hello")
+    assert result.returncode == 0, result.stderr
+    return rss
+
+
+def _stream_head(text: str) -> bytes:
+    """A reply that has begun: message_start ... a text delta, then a delta whose data never
+    becomes a line (the bomb's NULs or the endless x's follow)."""
+    events = message_events([{"type": "text", "text": text}])[:-3]
+    return b"".join(sse_event(e) for e in events) + b"event: content_block_delta\ndata: "
+
+
+def _kept(mc: Sandbox, prompt: str, text: str | None) -> None:
+    """The user turn is stored verbatim; so is the reply text that arrived, marked interrupted."""
+    rows = mc.stored_messages()
+    assert rows[0]["role"] == "user" and rows[0]["text"] == prompt
+    if text is None:
+        assert [r["role"] for r in rows] == ["user"]
+    else:
+        assert [(r["role"], r["status"], r["text"]) for r in rows[1:]] == [
+            ("assistant", "interrupted", text)
+        ]
+
+
+def test_gzip_bomb_as_an_error_body(mc: Sandbox, ordinary_rss: float) -> None:
+    mc.server.enqueue(gzip_bomb_reply(BOMB, status=400, content_type="application/json"))
+    result, rss = run_measured(mc, "ask", "bomb me")
+    assert result.returncode == 1
+    assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
+    # NULs are no message: the status line's reason stands in for it
+    assert one_error_line(result.stderr) == "megachat: error: http_error (HTTP 400): Bad Request"
+    _kept(mc, "bomb me", None)
+
+
+def test_gzip_bomb_as_the_event_stream(mc: Sandbox, ordinary_rss: float) -> None:
+    mc.server.enqueue(gzip_bomb_reply(BOMB, prefix=_stream_head(TEXT)))
+    result, rss = run_measured(mc, "ask", "stream a bomb")
+    assert result.returncode == 1
+    assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
+    assert one_error_line(result.stderr) == (
+        "megachat: error: response too large: a stream line over 4 MiB (not a Messages API "
+        "stream); the partial reply was saved; continue with `megachat ask -c`"
+    )
+    assert result.stdout == TEXT + "\n"
+    _kept(mc, "stream a bomb", TEXT)
+    assert len(mc.server.requests_to()) == 2  # the ordinary turn, this one: never retried
+
+
+def test_gzip_bomb_as_a_message_body(mc: Sandbox, ordinary_rss: float) -> None:
+    mc.server.enqueue(gzip_bomb_reply(BOMB, content_type="application/json"))
+    result, rss = run_measured(mc, "ask", "--no-stream", "no stream, still a bomb")
+    assert result.returncode == 1
+    assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
+    assert one_error_line(result.stderr) == (
+        "megachat: error: response too large: a body over 16 MiB (HTTP 200)"
+    )
+    _kept(mc, "no stream, still a bomb", None)
+    assert len(mc.server.requests_to()) == 2  # the ordinary turn, this one: not retried
+
+
+@pytest.mark.timeout(2 * DEADLINE + 30)  # before the fix it never ended: the watchdog kills it
+def test_an_sse_line_that_never_ends(mc: Sandbox, ordinary_rss: float) -> None:
+    mc.server.enqueue(endless_line_reply(TEXT))
+    result, rss = run_measured(mc, "ask", "endless")
+    assert result.returncode == 1, result.stderr
+    assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
+    assert one_error_line(result.stderr) == (
+        "megachat: error: response too large: a stream line over 4 MiB (not a Messages API "
+        "stream); the partial reply was saved; continue with `megachat ask -c`"
+    )
+    assert result.stdout == TEXT + "\n"
+    _kept(mc, "endless", TEXT)
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
+def test_a_captive_portal_answers_200_with_a_web_page(mc: Sandbox, stream: bool) -> None:
+    mc.server.enqueue(web_page_reply())
+    result = mc.run("ask", *([] if stream else ["--no-stream"]), "are we online?")
+    assert result.returncode == 1
+    assert one_error_line(result.stderr) == (
+        "megachat: error: the server answered with a web page (text/html, HTTP 200), not the "
+        f"API: check base_url ({mc.server.base_url}) or sign in to the network; the page says: "
+        "Hotel WiFi - Sign in Welcome Accept the terms to get online."
+    )
+    assert result.stdout == ""
+    _kept(mc, "are we online?", None)
+    assert len(mc.server.requests_to()) == 1

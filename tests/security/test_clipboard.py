@@ -1,0 +1,138 @@
+"""Every copy to the clipboard is sanitized like the screen (issue 8, item 1).
+
+A reply's code block holds `\\x1b[201~`, the end of a shell's bracketed paste: pasted raw, the
+lines after it would run without Enter. Its text holds an OSC title change and U+202E. "Copy
+code block" and "Copy message" must put none of them on the clipboard, with the prompt focused
+(the last reply) and with the message focused, from the palette and from the keys. Pilot checks
+`app.clipboard`; a real `megachat` on a pseudo-terminal checks the OSC 52 bytes it writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from megachat.sanitize import clean
+from megachat.tui.widgets.prompt_input import PromptInput
+from tests.cli.conftest import _base_env
+from tests.fakeserver import FakeServer, sse_text_reply
+from tests.security.test_tui_escapes import COLS, PROBE, ROWS, Pty
+from tests.tui.conftest import ready, settle, type_text
+from tests.tui.test_app import run_palette_command
+
+CODE = "ls\x1b[201~\ntouch pwned\necho done\n"
+REPLY = f"Run this \x1b]0;title\x07 \u202eevil\u202c:\n\n```sh\n{CODE}```\n\nAFTERMARK\n"
+SAFE_CODE = "ls\ntouch pwned\necho done\n"  # the CSI "ESC [ 201 ~" goes whole
+SAFE_REPLY = (
+    "Run this  ⟨U+202E⟩evil⟨U+202C⟩:\n\n```sh\nls\ntouch pwned\necho done\n```\n\nAFTERMARK\n"
+)
+SIZE = (120, 40)
+
+
+def assert_safe(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text, repr(text)
+    assert "\u202e" not in text and "\u202c" not in text, repr(text)
+
+
+async def start_with_reply(pilot: Any, fake_server: FakeServer) -> Any:
+    main = await ready(pilot)
+    await type_text(pilot, "a command please")
+    await pilot.press("enter")
+    await settle(pilot)
+    assert main.conversation.last("assistant").text() == REPLY  # stored as it came
+    return main
+
+
+async def test_copy_from_the_palette_with_the_prompt_focused(make_app, fake_server):
+    fake_server.enqueue(sse_text_reply(REPLY))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = await start_with_reply(pilot, fake_server)
+        assert isinstance(app.focused, PromptInput)
+        await run_palette_command(pilot, "Copy code block")
+        assert app.clipboard == SAFE_CODE
+        await run_palette_command(pilot, "Copy message")
+        assert app.clipboard == SAFE_REPLY
+        assert_safe(app.clipboard)
+        assert main.query_one(PromptInput).text == ""  # nothing typed into the prompt
+
+
+async def test_copy_keys_with_the_message_focused(make_app, fake_server):
+    fake_server.enqueue(sse_text_reply(REPLY))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = await start_with_reply(pilot, fake_server)
+        while main._focused_message() is None or main._focused_message().message.role == "user":
+            await pilot.press("shift+tab")
+        await pilot.press("k")
+        assert app.clipboard == SAFE_CODE
+        await pilot.press("c")
+        assert app.clipboard == SAFE_REPLY
+        await run_palette_command(pilot, "Copy message")
+        assert app.clipboard == SAFE_REPLY
+
+
+async def test_no_copy_can_bypass_the_sanitizer(make_app):
+    """Textual's own copies (selections, inputs, text areas) go through the app's entry too."""
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = await ready(pilot)
+        prompt = main.query_one(PromptInput)
+        prompt.load_text("x\x1b[201~y \x9b2J\u2066z")
+        prompt.select_all()
+        await pilot.press("ctrl+c")  # TextArea's copy
+        assert app.clipboard == "xy ⟨U+2066⟩z"
+        app.copy_to_clipboard("a\x1b]52;c;cHduZWQ=\x07b\ud800")
+        assert app.clipboard == "ab"
+
+
+OSC52 = re.compile(rb"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07")
+
+
+def clipboard_writes(output: bytes) -> list[str]:
+    return [base64.b64decode(m).decode("utf-8") for m in OSC52.findall(output)]
+
+
+def test_osc52_written_to_the_terminal_is_sanitized(tmp_path: Path, fake_server: FakeServer):
+    """The real app on a pty, the prompt focused, the palette: the bytes of every OSC 52."""
+    env = _base_env(tmp_path)
+    env.update(
+        MEGALLM_API_KEY="sk-clipboard-test-key",
+        MEGALLM_BASE_URL=fake_server.base_url,
+        TERM="xterm-256color",
+        COLUMNS=str(COLS),
+        LINES=str(ROWS),
+    )
+    fake_server.enqueue(sse_text_reply(REPLY, usage={"input_tokens": 5, "output_tokens": 4321}))
+    app = Pty([sys.executable, "-m", "megachat"], env)
+    try:
+        app.read_until(PROBE, resend=PROBE)  # the prompt has focus and echoes keys
+        app.write(b" go\r")
+        app.read_until(b"4321 out")  # the reply is finished and stored
+        code = palette_copy(app, b"Copy code block")
+        message = palette_copy(app, b"Copy message")
+    finally:
+        app.close()
+    assert code == SAFE_CODE
+    assert message == SAFE_REPLY
+    for text in clipboard_writes(app.output):
+        assert_safe(text)
+        assert text == clean(text)
+
+
+def palette_copy(app: Pty, command: bytes) -> str:
+    """Run `command` from the palette and return what it wrote with OSC 52. Enter is pressed
+    again on each silence: the first may come before the palette has listed its matches."""
+    before = len(clipboard_writes(app.output))
+    app.write(b"\x10")  # ctrl+p
+    app.read_until("Search for commands…".encode())
+    app.write(command)
+    for _ in range(100):
+        writes = clipboard_writes(app.output)
+        if len(writes) > before:
+            return writes[before]
+        app.read_until(b"\x07", resend=b"\r")  # BEL ends an OSC 52
+    raise AssertionError(f"{command!r} wrote nothing to the clipboard")
