@@ -28,6 +28,7 @@ from megachat.api.errors import (
     scrub,
 )
 from megachat.api.events import StreamEvent
+from megachat.api.limits import DECODE_CHUNK, MAX_BODY, MAX_ERROR_BODY
 from megachat.api.models import ModelInfo, parse_model_page
 from megachat.api.ratelimit import RateLimiter, shared_rate_limiter
 from megachat.api.retry import DEFAULT_MAX_RETRIES, WaitNotice, retry_delay, should_retry_status
@@ -40,12 +41,6 @@ CONNECT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=CONNECT_TIMEOUT)
 COUNT_TOKENS_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
 MAX_MODEL_PAGES = 50
-# What is read of a body, decoded: an error's message is a few hundred characters; a whole
-# non-streamed message (128k output tokens, JSON-escaped) stays far below MAX_BODY. Streams are
-# bounded per line and event instead (sse.MAX_EVENT_BYTES).
-MAX_ERROR_BODY = 64 << 10
-MAX_BODY = 16 << 20
-DECODE_CHUNK = 64 << 10  # the most one network chunk may expand to at a time
 # The codings decoded_body undoes; httpx's default adds br and zstd when those packages happen
 # to be installed, and decodes them without bounds.
 ACCEPT_ENCODING = "gzip, deflate"

@@ -7,3 +7,12 @@ from __future__ import annotations
 
 # The whole request body: 413 request_too_large above it (Cloudflare answers before the API).
 MAX_REQUEST_BYTES = 32_000_000  # "32 MB"
+
+# What is read of a response, decoded. An error's message is a few hundred characters; a whole
+# non-streamed message (128k output tokens, JSON-escaped) stays far below MAX_BODY.
+MAX_ERROR_BODY = 64 << 10
+MAX_BODY = 16 << 20
+DECODE_CHUNK = 64 << 10  # the most one network chunk may expand to at a time (gzip bombs)
+# One SSE line, and one event's data: real deltas are small (protocol.md §4.2), but a gateway may
+# send a whole long reply as one JSON-escaped delta, so the bound is generous.
+MAX_EVENT_BYTES = 4 << 20

@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-# Real events are small (the API chunks text and tool input into many deltas, protocol.md §4.2);
-# 4 MiB still holds a gateway's whole 128k-token reply sent as one JSON-escaped delta.
-MAX_EVENT_BYTES = 4 << 20
+from megachat.api.limits import MAX_EVENT_BYTES
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from typing import Any
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
+from megachat.config import THEME_NAME
 from megachat.localfiles import read_user_file
 from megachat.sanitize import clean
 
@@ -38,7 +39,6 @@ HIGH_CONTRAST_THEME = "megachat-high-contrast"
 MAX_THEME_FILE_BYTES = 64 * 1024
 MAX_VARIABLES = 200
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _VARIABLE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 _COLOR_FIELDS = (
     "primary",
@@ -148,7 +148,7 @@ def theme_from_mapping(
     values: dict[str, Any] = {}
 
     name = data.get("name", default_name)
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not THEME_NAME.fullmatch(name):
         raise ThemeFileError(
             "name must be 1-64 characters of lower-case letters, digits, '-' or '_'"
         )
