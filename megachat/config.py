@@ -13,7 +13,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from megachat.api import MessagesClient
 
 APP_NAME = "megachat"
-DEFAULT_BASE_URL = "https://ai.megallm.io"  # same value as megachat.api.DEFAULT_BASE_URL
+DEFAULT_BASE_URL = "https://ai.megallm.io"  # its one home: the api layer is always told the URL
 DEFAULT_MODEL = "claude-sonnet-4"
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_THEME = "megachat-dark"
@@ -108,7 +108,7 @@ class _Rule:
     """One setting: its Settings attribute, what it holds and, for numbers, the allowed range."""
 
     attr: str
-    kind: str  # "secret", "url", "token", "text", "name", "int" or "float"
+    kind: str  # "secret", "url", "token", "text", "name", "int", "float" or "temperature"
     description: str
     low: float | None = None  # inclusive, or exclusive when low_open
     high: float | None = None  # inclusive
@@ -116,6 +116,10 @@ class _Rule:
 
     def allowed(self) -> str:
         """What the setting accepts, for messages: "an integer from 0 to 10"."""
+        if self.kind == "temperature":
+            from megachat.chat.conversation import TEMPERATURE_ALLOWED
+
+            return TEMPERATURE_ALLOWED
         if self.kind not in ("int", "float"):
             return _KIND_NAMES[self.kind]
         noun = "an integer" if self.kind == "int" else "a number"
@@ -137,6 +141,15 @@ class _Rule:
             ok = ok and math.isfinite(value) and self._in_range(value)
             if ok and self.kind == "float":
                 value = float(value)
+        elif self.kind == "temperature":
+            # the one temperature rule lives with the request it shapes
+            from megachat.chat.conversation import check_temperature
+
+            try:
+                value = check_temperature(value)
+                ok = value is not None
+            except ValueError:
+                ok = False
         elif not isinstance(value, str):
             ok = False
         elif self.kind == "secret":
@@ -166,7 +179,7 @@ _KEYS: dict[str, _Rule] = {
     "base_url": _Rule("base_url", "url", f"API base URL (default {DEFAULT_BASE_URL})"),
     "model": _Rule("model", "token", f"default model (default {DEFAULT_MODEL})"),
     "temperature": _Rule(
-        "temperature", "float", "default temperature 0..1 (unset: server's)", low=0, high=1
+        "temperature", "temperature", "default temperature 0..1 (unset: server's)"
     ),
     "max_tokens": _Rule(
         "max_tokens",
@@ -233,7 +246,7 @@ def parse_value(key: str, text: str) -> Any:
         value: Any = text
         if rule.kind == "int":
             value = int(text)
-        elif rule.kind == "float":
+        elif rule.kind in ("float", "temperature"):
             value = float(text)
         return rule.check(value)
     except ValueError:
@@ -520,10 +533,6 @@ def effective_value(settings: Settings, key: str) -> Any:
     if key == "api_key":
         return None
     return getattr(settings, _KEYS[key].attr)
-
-
-def setting_names() -> list[str]:
-    return [f.name for f in fields(Settings)]
 
 
 def make_client(settings: Settings) -> MessagesClient:

@@ -630,6 +630,14 @@ class FakeServer:
         with self._lock:
             return len(self._queues[path])
 
+    def clear(self) -> None:
+        """Forget every queued reply and recorded request: one server shared by many examples
+        (a Hypothesis test) starts each example clean, whatever the last one left behind."""
+        with self._lock:
+            self._queues.clear()
+            self.requests.clear()
+        self.on_request = None
+
     def requests_to(self, path: str = MESSAGES_PATH) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.path == path]

@@ -6,7 +6,6 @@ accumulation, retry policy, error mapping) while importing only httpx.
 
 from megachat.api.client import (
     API_VERSION,
-    DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT,
     MessagesClient,
     MessageStream,
@@ -52,7 +51,6 @@ from megachat.api.types import ContentBlock, Message, Usage
 
 __all__ = [
     "API_VERSION",
-    "DEFAULT_BASE_URL",
     "DEFAULT_TIMEOUT",
     "APIConnectionError",
     "APIError",

@@ -35,7 +35,6 @@ from megachat.api.retry import DEFAULT_MAX_RETRIES, WaitNotice, retry_delay, sho
 from megachat.api.stream import StreamState
 from megachat.api.types import Message
 
-DEFAULT_BASE_URL = "https://ai.megallm.io"
 API_VERSION = "2023-06-01"
 CONNECT_TIMEOUT = 5.0
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=CONNECT_TIMEOUT)
@@ -54,7 +53,7 @@ class MessagesClient:
         self,
         *,
         api_key: str,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str,
         max_retries: int = DEFAULT_MAX_RETRIES,
         timeout: httpx.Timeout | float | None = None,
         rate_limiter: RateLimiter | None = None,

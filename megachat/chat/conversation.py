@@ -13,18 +13,18 @@ import binascii
 import copy
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Literal
 
 from megachat.chat.ids import new_id
 from megachat.chat.images import PreparedImage, image_block
+from megachat.config import DEFAULT_MAX_TOKENS  # its one home: the settings default
 
 Role = Literal["user", "assistant"]
 Status = Literal["complete", "streaming", "interrupted", "cancelled", "error"]
 STATUSES = ("complete", "streaming", "interrupted", "cancelled", "error")
-DEFAULT_MAX_TOKENS = 4096
 TITLE_LENGTH = 60
 
 # Block types replayed to the API from history. Thinking and tool blocks from earlier replies are
@@ -33,8 +33,11 @@ _SENDABLE = {"text", "image", "document"}
 
 
 def text_of(content: Iterable[dict]) -> str:
-    """Plain text of the text blocks, joined by blank lines."""
-    return "\n\n".join(b.get("text", "") for b in content if b.get("type") == "text")
+    """Plain text of the text blocks, joined by blank lines: the one plain-text join of a
+    message (search index, copy, code blocks, `ask`)."""
+    return "\n\n".join(
+        str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"
+    )
 
 
 def title_from(text: str) -> str:
@@ -48,15 +51,35 @@ def title_from(text: str) -> str:
     return ""
 
 
+TEMPERATURE_ALLOWED = "a number from 0 to 1"
+
+
 def check_temperature(value: float | None) -> float | None:
-    """None (unset) or a number in 0..1; ValueError otherwise."""
+    """None (unset) or a number in 0..1 (the API's range); ValueError otherwise.
+
+    The one temperature rule: the settings file, `config set`, `ask -t`, presets, the sidebar
+    and every request all go through it.
+    """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"temperature must be a number from 0 to 1, not {value!r}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"temperature must be from 0 to 1, not {value}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0.0 <= float(value) <= 1.0  # NaN fails this too
+    ):
+        raise ValueError(f"temperature must be {TEMPERATURE_ALLOWED}, not {value!r}")
     return float(value)
+
+
+def parse_temperature(text: str) -> float | None:
+    """A typed temperature (sidebar, command line): blank is None (the server's default)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return check_temperature(float(text))
+    except ValueError:
+        raise ValueError(f"temperature must be {TEMPERATURE_ALLOWED}, not {text[:40]!r}") from None
 
 
 def prefill_sent(prefill: str) -> str:
@@ -95,6 +118,8 @@ class ChatMessage:
     model: str | None = None
     # sha256 of an image's bytes -> the file name it was attached under (display only, not sent)
     image_names: dict[str, str] = field(default_factory=dict)
+    # the message this one answers or follows; None for a first message (a root)
+    parent_id: str | None = None
 
     def text(self) -> str:
         """Plain text of the text blocks."""
@@ -127,9 +152,20 @@ class ChatMessage:
         self.content = [*others, {"type": "text", "text": text}] if text else others
 
 
+# the tree's bookkeeping: not constructor arguments, not shown, not compared
+_PRIVATE: dict = {"init": False, "repr": False, "compare": False}
+
+
 @dataclass
 class Conversation:
-    """A conversation and its settings. The title follows the first user text until renamed."""
+    """A conversation and its settings. The title follows the first user text until renamed.
+
+    Messages form a tree (each has a `parent_id`): regenerate, edit and retry add siblings, so no
+    version the user had is lost. `messages` is the active path, root to leaf: what is shown,
+    sent and exported. Every branch is kept (`all_messages`); each node remembers the child last
+    used under it, so switching to a message shows the path under it down to the leaf last used.
+    A plain list given as `messages` is taken as a chain.
+    """
 
     id: str = field(default_factory=new_id)
     title: str = ""
@@ -140,6 +176,14 @@ class Conversation:
     created_at: float = field(default_factory=time.time)
     updated_at: float = 0.0
     messages: list[ChatMessage] = field(default_factory=list)
+    # every message of every branch by id, in creation order
+    _nodes: dict[str, ChatMessage] = field(default_factory=dict, **_PRIVATE)
+    # parent id (None: the roots) -> ids of its children, in creation order
+    _kids: dict[str | None, list[str]] = field(default_factory=dict, **_PRIVATE)
+    # message id -> when it was last on the active path (a counter: higher is more recent)
+    _used: dict[str, int] = field(default_factory=dict, **_PRIVATE)
+    _clock: int = field(default=0, **_PRIVATE)
+    _synced: tuple = field(default=(), **_PRIVATE)
 
     def __post_init__(self) -> None:
         self.temperature = check_temperature(self.temperature)
@@ -148,6 +192,199 @@ class Conversation:
         self.max_tokens = int(self.max_tokens)
         if not self.updated_at:
             self.updated_at = self.created_at
+        chain, self.messages = list(self.messages), []
+        for msg in chain:
+            msg.parent_id = self.messages[-1].id if self.messages else None
+            self._attach(msg)
+            self.messages.append(msg)
+        self._mark_path()
+
+    # -- the tree ------------------------------------------------------------------------------
+
+    def load_tree(
+        self,
+        messages: Iterable[ChatMessage],
+        active_leaf_id: str | None,
+        used: dict[str, int] | None = None,
+    ) -> None:
+        """Replace the tree with `messages` (creation order, parents before children), as stored.
+
+        `used` gives each message's last-used counter; the active path is root..active_leaf_id,
+        or, when that is unknown, the path down through the children last used.
+        """
+        self._nodes, self._kids, self.messages = {}, {}, []
+        self._used = dict(used or {})
+        self._clock = max(self._used.values(), default=0)
+        for msg in messages:
+            if msg.parent_id is not None and msg.parent_id not in self._nodes:
+                raise ValueError(f"message {msg.id} comes before its parent {msg.parent_id}")
+            self._attach(msg)
+        if active_leaf_id is not None and active_leaf_id in self._nodes:
+            self.messages = self._ancestry(active_leaf_id)
+            self._mark_path()  # the active path is, by definition, the one last used
+        else:
+            self.messages = self._descend(None, [])
+
+    @property
+    def active_leaf_id(self) -> str | None:
+        """The id of the last message of the active path (None when it is empty)."""
+        self._sync()
+        return self.messages[-1].id if self.messages else None
+
+    def used(self) -> dict[str, int]:
+        """Message id -> last-used counter (higher: more recent), as the store persists it."""
+        self._sync()
+        return dict(self._used)
+
+    def get(self, message_id: str) -> ChatMessage | None:
+        """The message with that id, in any branch."""
+        self._sync()
+        return self._nodes.get(message_id)
+
+    def all_messages(self) -> list[ChatMessage]:
+        """Every message of every branch, in creation order."""
+        self._sync()
+        return list(self._nodes.values())
+
+    def children(self, parent_id: str | None) -> list[ChatMessage]:
+        """The messages that follow `parent_id` (None: the roots), in creation order."""
+        self._sync()
+        return [self._nodes[i] for i in self._kids.get(parent_id, ())]
+
+    def siblings(self, message: ChatMessage) -> list[ChatMessage]:
+        """The versions of this turn: the children of its parent, itself included."""
+        return self.children(message.parent_id)
+
+    def sibling(self, message: ChatMessage, step: int) -> ChatMessage | None:
+        """The previous (-1) or next (+1) sibling of `message`; None past either end (no wrap)."""
+        siblings = self.siblings(message)
+        ids = [m.id for m in siblings]
+        if message.id not in ids:
+            raise KeyError(message.id)
+        index = ids.index(message.id) + step
+        return siblings[index] if 0 <= index < len(siblings) else None
+
+    def switch_to(self, message_id: str) -> None:
+        """Make the active path root..that message, then down through the child last used."""
+        self._sync()
+        if message_id not in self._nodes:
+            raise KeyError(message_id)
+        path = self._ancestry(message_id)
+        self.messages = self._descend(message_id, path)
+        self._mark_path()
+
+    def branch_user(
+        self, of: ChatMessage, text: str, images: Iterable[PreparedImage] = ()
+    ) -> ChatMessage:
+        """A new version of the user turn `of` (edit and resend): a sibling, ending the path."""
+        self._sync()
+        if of.id not in self._nodes:
+            raise KeyError(of.id)
+        self.messages = self._ancestry(of.parent_id) if of.parent_id else []
+        return self.add_user(text, images)
+
+    def branch_reply(self, of: ChatMessage) -> None:
+        """End the active path at `of`'s parent, so the next add_assistant is a sibling of `of`."""
+        self._sync()
+        if of.id not in self._nodes:
+            raise KeyError(of.id)
+        self.messages = self._ancestry(of.parent_id) if of.parent_id else []
+        self._mark_path()
+
+    def delete_branch(self, message_id: str) -> list[ChatMessage]:
+        """Remove the message and everything under it; returns the removed messages.
+
+        When it was on the active path, the path moves to its previous sibling (else the next,
+        else it ends at the parent). This is the only way history is deleted.
+        """
+        self._sync()
+        if message_id not in self._nodes:
+            raise KeyError(message_id)
+        target = self._nodes[message_id]
+        doomed = {message_id}
+        for msg in self._nodes.values():  # creation order: parents come before children
+            if msg.parent_id in doomed:
+                doomed.add(msg.id)
+        on_path = any(m.id == message_id for m in self.messages)
+        replacement = None
+        if on_path:
+            replacement = self.sibling(target, -1) or self.sibling(target, +1)
+            self.messages = self._ancestry(target.parent_id) if target.parent_id else []
+        removed = [m for m in self._nodes.values() if m.id in doomed]
+        for msg in removed:
+            del self._nodes[msg.id]
+            self._used.pop(msg.id, None)
+            self._kids.pop(msg.id, None)
+        self._kids[target.parent_id] = [
+            i for i in self._kids.get(target.parent_id, ()) if i != message_id
+        ]
+        if replacement is not None:
+            self.switch_to(replacement.id)
+        self.updated_at = max(self.updated_at, time.time())
+        return removed
+
+    def _attach(self, msg: ChatMessage) -> None:
+        """Add a message to the tree (its parent must be there already)."""
+        if msg.id in self._nodes:
+            raise ValueError(f"duplicate message id {msg.id}")
+        if msg.parent_id is not None and msg.parent_id not in self._nodes:
+            raise ValueError(f"unknown parent {msg.parent_id}")
+        self._nodes[msg.id] = msg
+        self._kids.setdefault(msg.parent_id, []).append(msg.id)
+
+    def _sync(self) -> None:
+        """Take in messages appended straight to `messages` (older callers) as a chain."""
+        path = self.messages
+        mark = (id(path), len(path), path[-1].id if path else None)
+        if mark == self._synced:  # the path is as the tree methods left it: nothing to take in
+            return
+        previous: str | None = None
+        for msg in self.messages:
+            if msg.id not in self._nodes:
+                msg.parent_id = previous
+                self._attach(msg)
+                self._used[msg.id] = self._clock
+            previous = msg.id
+        self._synced = mark
+
+    def _ancestry(self, message_id: str) -> list[ChatMessage]:
+        """The path root..message."""
+        path: list[ChatMessage] = []
+        current: str | None = message_id
+        while current is not None:
+            msg = self._nodes[current]
+            path.append(msg)
+            current = msg.parent_id
+        path.reverse()
+        return path
+
+    def _descend(self, start: str | None, path: list[ChatMessage]) -> list[ChatMessage]:
+        """Extend `path` (ending at `start`) down through the child last used at each level
+        (ties: the newest)."""
+        path = list(path)
+        current = start
+        while kids := self._kids.get(current):
+            index = max(range(len(kids)), key=lambda k: (self._used.get(kids[k], 0), k))
+            current = kids[index]
+            path.append(self._nodes[current])
+        return path
+
+    def _mark_path(self) -> None:
+        """Record the active path as the one last used at each of its levels."""
+        if self.messages:
+            self._clock += 1
+            for msg in self.messages:
+                self._used[msg.id] = self._clock
+
+    def _append(self, msg: ChatMessage) -> None:
+        """Add `msg` as a child of the active leaf and make it the new leaf."""
+        self._sync()
+        msg.parent_id = self.messages[-1].id if self.messages else None
+        self._attach(msg)
+        self.messages.append(msg)
+        self._mark_path()
+
+    # -- turns ---------------------------------------------------------------------------------
 
     def add_user(self, text: str, images: Iterable[PreparedImage] = ()) -> ChatMessage:
         """Append a user turn (images first, then the text, as the API recommends)."""
@@ -162,7 +399,7 @@ class Conversation:
         msg.image_names = {
             img.sha256: PurePath(img.name).name for img in images if PurePath(img.name).name
         }
-        self.messages.append(msg)
+        self._append(msg)
         if not self.title:
             self.title = title_from(text)
         self.updated_at = msg.created_at
@@ -174,19 +411,19 @@ class Conversation:
         """Append an assistant turn, by default a reply about to stream (text: prefill sent)."""
         content = [{"type": "text", "text": text}] if text else []
         msg = ChatMessage(role="assistant", content=content, status=status, model=model)
-        self.messages.append(msg)
+        self._append(msg)
         self.updated_at = msg.created_at
         return msg
 
-    def build_request(self, *, prefill: str = "", stream: bool = True) -> dict:
-        """The Messages API body for the next request.
+    def request_messages(self) -> list[dict]:
+        """The active path as the API's `messages`, as every next request starts with it.
 
+        `export --format json` prints exactly this, so "as it would be sent next" is literal.
         Only text/image/document blocks are replayed; whitespace-only text blocks and turns left
         empty are dropped; neighbouring same-role turns are merged; leading assistant turns are
-        dropped so the first message is the user's; the prefill (right-stripped) becomes the final
-        assistant message; `system` only when non-empty; `temperature` only when set.
+        dropped so the first message is the user's. Text is sent as stored (a reply's trailing
+        newline included): only a *final* assistant turn is stripped, by build_request.
         """
-        temperature = check_temperature(self.temperature)  # it may have been set since
         messages: list[dict] = []
         for msg in self.messages:
             blocks = [
@@ -203,6 +440,17 @@ class Conversation:
                 messages[-1]["content"].extend(blocks)
             else:
                 messages.append({"role": msg.role, "content": blocks})
+        return messages
+
+    def build_request(self, *, prefill: str = "", stream: bool = True) -> dict:
+        """The Messages API body for the next request: request_messages(), then the prefill.
+
+        The prefill (right-stripped) becomes the final assistant message, and a final assistant
+        turn is right-stripped (the API rejects trailing whitespace there); `system` only when
+        non-empty; `temperature` only when set.
+        """
+        temperature = check_temperature(self.temperature)  # it may have been set since
+        messages = self.request_messages()
         sent = prefill_sent(prefill)
         if sent and messages:
             if messages[-1]["role"] == "assistant":
@@ -220,23 +468,32 @@ class Conversation:
             body["stream"] = True
         return body
 
-    def truncate_from(self, message_id: str) -> list[ChatMessage]:
-        """Remove the message with that id and every later one (as Store.delete_messages_from
-        does); returns the removed messages. KeyError when no message has that id."""
-        for index, msg in enumerate(self.messages):
-            if msg.id == message_id:
-                removed = self.messages[index:]
-                del self.messages[index:]
-                self.updated_at = max(self.updated_at, time.time())
-                return removed
-        raise KeyError(message_id)
-
     def last(self, role: Role | None = None) -> ChatMessage | None:
         """The last message (of a role)."""
         for msg in reversed(self.messages):
             if role is None or msg.role == role:
                 return msg
         return None
+
+    def unanswered(self) -> ChatMessage | None:
+        """The user turn ending the active path, when no reply answers it.
+
+        Derived, not stored: a request that failed (or was cancelled, or whose process died)
+        before any reply began leaves exactly this. Views mark it (UNANSWERED_NOTE) so it does
+        not look answered-but-empty; the caller knows whether a reply is streaming right now.
+        """
+        return unanswered_turn(self.messages)
+
+
+# What the TUI and the Markdown export show under an unanswered user turn (with how to retry).
+UNANSWERED_NOTE = "⚠ not answered: no reply was received"
+
+
+def unanswered_turn(path: Sequence[ChatMessage]) -> ChatMessage | None:
+    """The user turn ending a path (root to leaf) when no reply follows it: see
+    Conversation.unanswered. The one rule, for views that hold the path without a Conversation."""
+    last = path[-1] if path else None
+    return last if last is not None and last.role == "user" else None
 
 
 def _strip_final(messages: list[dict]) -> None:

@@ -1,36 +1,59 @@
 """Export a conversation as Markdown (to read) or JSON (to replay through the API).
 
 The JSON is `{id, title, model, system, temperature, messages}` where `messages` are exactly the
-Messages API shapes that would be sent next (CONTRACT.md): build_request's messages, images as
-base64 blocks. Image file names (display metadata) appear in the Markdown only, never in the JSON.
+Messages API shapes that would be sent next (CONTRACT.md): Conversation.request_messages(), what
+every next request starts with, images as base64 blocks. Image file names (display metadata)
+appear in the Markdown only, never in the JSON. An unanswered last user turn is marked in the
+Markdown (Conversation.unanswered).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import json
 
-from megachat.chat.conversation import Conversation
+from megachat.chat.conversation import UNANSWERED_NOTE, ChatMessage, Conversation
 from megachat.chat.images import data_size
 from megachat.chat.store import iso_time
 
 
-def to_json(conv: Conversation) -> dict:
-    """The export object; `messages` is what build_request() would send next."""
-    return {
+def to_json(conv: Conversation, *, all_branches: bool = False) -> dict:
+    """The export object; `messages` is what the next request sends before its new turn.
+
+    With `all_branches` it gains `tree`: every message of every branch in creation order, as
+    stored (all its blocks, images as base64), so `megachat import` can rebuild the whole tree.
+    """
+    data = {
         "id": conv.id,
         "title": conv.title,
         "model": conv.model,
         "system": conv.system,
         "temperature": conv.temperature,
-        "messages": conv.build_request(stream=False)["messages"],
+        "messages": conv.request_messages(),
+    }
+    if all_branches:
+        data["tree"] = [tree_node(msg) for msg in conv.all_messages()]
+    return data
+
+
+def tree_node(msg: ChatMessage) -> dict:
+    """One message of an --all-branches export (CONTRACT.md): created_at as ISO 8601 UTC."""
+    return {
+        "id": msg.id,
+        "parent_id": msg.parent_id,
+        "role": msg.role,
+        "content": copy.deepcopy(msg.content),
+        "status": msg.status,
+        "created_at": iso_time(msg.created_at),
     }
 
 
-def to_json_text(conv: Conversation) -> str:
+def to_json_text(conv: Conversation, *, all_branches: bool = False) -> str:
     """to_json as pretty-printed UTF-8 text with a final newline."""
-    return json.dumps(to_json(conv), ensure_ascii=False, indent=2) + "\n"
+    data = to_json(conv, all_branches=all_branches)
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 
 def _fence(text: str) -> str:
@@ -67,8 +90,11 @@ def _image_line(block: dict, name: str | None = None) -> str:
     return f"*[image: {detail}]*"
 
 
-def to_markdown(conv: Conversation) -> str:
-    """A readable Markdown document: title, settings, then each turn under a heading."""
+def to_markdown(conv: Conversation, *, all_branches: bool = False) -> str:
+    """A readable Markdown document: title, settings, then each turn under a heading.
+
+    With `all_branches`, a turn with other versions shows which one it is, and every other
+    branch follows as its own section."""
     title = " ".join((conv.title or "Untitled conversation").split())
     lines = [f"# {title}", ""]
     lines.append(f"- id: `{conv.id}`")
@@ -83,18 +109,68 @@ def to_markdown(conv: Conversation) -> str:
         fence = _fence(conv.system)
         lines += ["## System", "", fence, conv.system, fence, ""]
     for msg in conv.messages:
-        heading = "User" if msg.role == "user" else "Assistant"
-        if msg.status != "complete":
-            heading += f" ({msg.status})"
-        lines += [f"## {heading}", ""]
-        for block in msg.content:
-            kind = block.get("type")
-            if kind == "text":
-                lines += [block.get("text", "").rstrip(), ""]
-            elif kind == "image":
-                lines += [_image_line(block, msg.image_name(block)), ""]
-            elif kind == "thinking":
-                lines += ["> *thinking:* " + " ".join(block.get("thinking", "").split()), ""]
-            else:
-                lines += [f"*[{kind} block]*", ""]
+        lines += _message_lines(conv, msg, "##", all_branches)
+    if conv.unanswered() is not None:
+        lines += [f"*{UNANSWERED_NOTE} (F5 in megachat retries)*", ""]
+    if all_branches:
+        lines += _branch_sections(conv)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _message_lines(conv: Conversation, msg: ChatMessage, level: str, versions: bool) -> list[str]:
+    """A turn under its heading; with `versions`, a turn with siblings shows which it is (2/3)."""
+    heading = "User" if msg.role == "user" else "Assistant"
+    if msg.status != "complete":
+        heading += f" ({msg.status})"
+    if versions:
+        siblings = conv.siblings(msg)
+        if len(siblings) > 1:
+            heading += f" ({[m.id for m in siblings].index(msg.id) + 1}/{len(siblings)})"
+    lines = [f"{level} {heading}", ""]
+    for block in msg.content:
+        kind = block.get("type")
+        if kind == "text":
+            lines += [block.get("text", "").rstrip(), ""]
+        elif kind == "image":
+            lines += [_image_line(block, msg.image_name(block)), ""]
+        elif kind == "thinking":
+            lines += ["> *thinking:* " + " ".join(block.get("thinking", "").split()), ""]
+        else:
+            lines += [f"*[{kind} block]*", ""]
+    return lines
+
+
+def _branch_sections(conv: Conversation) -> list[str]:
+    """Every branch off the active path, each once: "## Branch at message N (k/m)", then its
+    turns down to the newest leaf under it. Branches off those branches follow, breadth first."""
+    shown = {m.id for m in conv.messages}
+    # (first message's position in the conversation, 1-based; the path from there down)
+    queue: list[tuple[int, list[ChatMessage]]] = [(1, list(conv.messages))]
+    if not conv.messages:
+        queue = [(1, [])]
+        roots = conv.children(None)
+        if roots:
+            queue[0] = (1, [roots[-1]])
+            shown.add(roots[-1].id)
+    lines: list[str] = []
+    index = 0
+    while index < len(queue):
+        start, path = queue[index]
+        index += 1
+        for offset, msg in enumerate(path):
+            siblings = conv.siblings(msg)
+            for number, sibling in enumerate(siblings, 1):
+                if sibling.id in shown:
+                    continue
+                branch = [sibling]
+                while kids := conv.children(branch[-1].id):
+                    branch.append(kids[-1])
+                shown.update(m.id for m in branch)
+                queue.append((start + offset, branch))
+                lines += [
+                    f"## Branch at message {start + offset} ({number}/{len(siblings)})",
+                    "",
+                ]
+                for turn in branch:
+                    lines += _message_lines(conv, turn, "###", True)
+    return lines

@@ -58,8 +58,3 @@ def id_time(id_: str) -> float:
     for ch in id_[:TIME_CHARS]:
         value = value * 32 + ALPHABET.index(ch)
     return value / 1000.0
-
-
-def looks_like_id(text: str) -> bool:
-    """True when text could be (a prefix of) an id, so a CLI can accept short prefixes."""
-    return bool(text) and len(text) <= ID_LENGTH and all(ch in ALPHABET for ch in text)

@@ -119,10 +119,36 @@ V4 = [
     ) WITHOUT ROWID""",
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2, V3, V4]
+# v5: branches. Each message has a parent (NULL: a first message); a conversation remembers its
+# active path by its last message (active_leaf_id), and each message when it was last on the
+# active path (last_used, a per-conversation counter), so switching to a message can go down to
+# the leaf last used under it. Every existing conversation becomes a chain in its stored order,
+# the active path ending at its last message: nothing is lost. message_count now counts the
+# active path, kept by the store (the triggers counted every message). parent_id has no ON
+# DELETE CASCADE: a cascade nests one level per message (deleting a 1,000-message conversation
+# took over a second); the store deletes a branch deepest first instead.
+V5 = [
+    "ALTER TABLE messages ADD COLUMN parent_id TEXT REFERENCES messages(id)",
+    "ALTER TABLE messages ADD COLUMN last_used INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE conversations ADD COLUMN active_leaf_id TEXT",
+    """UPDATE messages SET last_used = 1, parent_id = (
+        SELECT p.id FROM messages p
+        WHERE p.conversation_id = messages.conversation_id AND p.position < messages.position
+        ORDER BY p.position DESC LIMIT 1
+    )""",
+    """UPDATE conversations SET active_leaf_id = (
+        SELECT m.id FROM messages m WHERE m.conversation_id = conversations.id
+        ORDER BY m.position DESC LIMIT 1
+    )""",
+    "CREATE INDEX messages_parent ON messages(parent_id)",
+    "DROP TRIGGER messages_count_ai",
+    "DROP TRIGGER messages_count_ad",
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3, V4, V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 # A database that cannot be written is never migrated; reading it works from this version on
-# (later migrations only add what writing needs).
+# (the store reads a file older than v5 as chains).
 READABLE_FROM = 3
 
 

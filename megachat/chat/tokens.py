@@ -96,6 +96,27 @@ def estimate_tokens(request_or_blocks: Any) -> int:
     return math.ceil(chars / 4) + image_total
 
 
+def format_usage(usage: Mapping[str, Any] | None) -> str | None:
+    """A reply's token counts as every view shows them: "2,095 in / 503 out".
+
+    None when the output count is not known (no usage yet, or a reply still streaming). A count
+    that is not a number shows as "?": usage comes from the server and is not trusted.
+    """
+    if not isinstance(usage, Mapping):
+        return None
+    out = _count(usage.get("output_tokens"))
+    if out is None:
+        return None
+    used_in = _count(usage.get("input_tokens"))
+    return f"{'?' if used_in is None else f'{used_in:,}'} in / {out:,} out"
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
 def context_window(
     model: str, models: Iterable[Any] | Mapping[str, int | None] | None = None
 ) -> int:

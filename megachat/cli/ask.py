@@ -1,8 +1,8 @@
 """`megachat ask`: one turn from the prompt (arguments and/or piped stdin) to the printed reply.
 
-The turn goes through megachat.chat.turn.Turn, the same send path as the TUI, so the user turn is
-stored before the request and the reply while it streams. Ctrl+C and SIGTERM stop it with the
-partial reply kept as "cancelled" (exit 130 / 143).
+The turn goes through megachat.chat.session.ChatSession, the same session as the TUI, so the
+user turn is stored before the request and the reply while it streams. Ctrl+C and SIGTERM stop
+it with the partial reply kept as "cancelled" (exit 130 / 143).
 """
 
 from __future__ import annotations
@@ -10,15 +10,14 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, assert_never
 
 from megachat.cli.errors import EXIT_OK, CLIError, usage_error
-from megachat.cli.output import dumps, inform, one_line, write
+from megachat.cli.output import dumps, inform, known_secrets, one_line, write
 from megachat.cli.presets import resolve_preset
 from megachat.cli.reply_writer import ReplyWriter
 from megachat.cli.resources import (
-    find_conversation,
     make_client,
     open_store,
     read_settings,
@@ -30,9 +29,11 @@ if TYPE_CHECKING:
     from megachat.api import MessagesClient
     from megachat.chat.conversation import ChatMessage, Conversation
     from megachat.chat.images import PreparedImage
+    from megachat.chat.outcomes import Outcome
     from megachat.chat.presets import RenderedPreset
+    from megachat.chat.session import ChatSession, EventSink
     from megachat.chat.store import Store
-    from megachat.chat.turn import ReplyFinished
+    from megachat.chat.turn import TurnEvent
     from megachat.config import Settings
 
 
@@ -41,7 +42,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     with SigtermAsCtrlC() as sigterm:
         settings = read_settings()
-        text = build_prompt(args.prompt, _read_stdin())
+        if args.regenerate:
+            _check_regenerate(args)
+        text = "" if args.regenerate else build_prompt(args.prompt, _read_stdin())
 
         preset = None
         variables = dict(args.var)
@@ -49,7 +52,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             preset = resolve_preset(args.preset, variables)
         elif variables:
             raise usage_error("--var needs --preset")
-        if not text.strip():
+        if not text.strip() and not args.regenerate:
             raise usage_error(
                 "no prompt: give PROMPT arguments or pipe text on stdin (nothing was sent)"
             )
@@ -64,25 +67,61 @@ def cmd_ask(args: argparse.Namespace) -> int:
         try:
             if store is not None and not args.no_save:
                 _check_writable(store)
-            conv = _conversation_for_ask(args, settings, store, preset)
+            from megachat.chat.session import ChatSession
+
+            session = ChatSession(
+                store,
+                lambda: client,  # made below, once the input is known to be good
+                new_conversation=lambda: _new_conversation(args, settings, preset),
+                secrets=known_secrets(),
+                save=not args.no_save,
+            )
+            _open_for_ask(session, args, store, preset)
             prefill = args.prefill
             if prefill is None and preset is not None:
                 prefill = preset.prefill
-            conv.add_user(text, images)
-            _warn_context(conv, prefill or "")
+            _warn_context(session.conversation, prefill or "", text, images)
             client = make_client(settings)
             ask_turn = _ask_turn(
-                conv,
+                session,
                 client,
-                None if args.no_save else store,
-                prefill=prefill or "",
-                stream=not args.no_stream,
+                lambda on_event: (
+                    session.regenerate(
+                        prefill=prefill or "", stream=not args.no_stream, on_event=on_event
+                    )
+                    if args.regenerate
+                    else session.send(
+                        text,
+                        images,
+                        prefill=prefill or "",
+                        stream=not args.no_stream,
+                        on_event=on_event,
+                    )
+                ),
                 as_json=args.json,
             )
             return run_async(sigterm.guard(ask_turn))
         finally:
             if store is not None:
                 store.close()
+
+
+def _check_regenerate(args: argparse.Namespace) -> None:
+    """--regenerate asks a stored conversation's last question again, as a new branch: it needs
+    that conversation, keeps what it makes, and adds no turn of its own."""
+    if not (args.continue_last or args.conversation):
+        raise usage_error(
+            "--regenerate needs -c/--continue or --conversation ID (nothing was sent)"
+        )
+    if args.prompt or args.image:
+        raise usage_error(
+            "--regenerate takes no prompt or -i/--image: it asks the last question again "
+            "(nothing was sent)"
+        )
+    if args.no_save:
+        raise usage_error(
+            "--regenerate keeps the new reply as a branch, so it cannot be used with --no-save"
+        )
 
 
 def _check_writable(store: Store) -> None:
@@ -138,32 +177,44 @@ def _read_stdin() -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def _conversation_for_ask(
+def _open_for_ask(
+    session: ChatSession,
     args: argparse.Namespace,
-    settings: Settings,
     store: Store | None,
     preset: RenderedPreset | None,
+) -> None:
+    """Open the conversation to append to (-c / --conversation), options applied, or a new one."""
+    from megachat.chat.store import ConversationNotFound
+
+    if not (args.continue_last or args.conversation):
+        session.new()
+        return
+    assert store is not None
+    conv_id = args.conversation or store.latest_id()
+    if conv_id is None:
+        raise usage_error("no saved conversation to continue (nothing was sent)")
+    try:
+        conv = session.open(store.resolve_id(conv_id))
+    except ConversationNotFound as exc:
+        raise usage_error(str(exc)) from None
+    if preset is not None:
+        preset.apply(conv)
+    if args.model:
+        conv.model = args.model
+    if args.system is not None:
+        conv.system = args.system
+    if args.temperature is not None:
+        conv.temperature = args.temperature
+    if args.max_tokens is not None:
+        conv.max_tokens = args.max_tokens
+
+
+def _new_conversation(
+    args: argparse.Namespace, settings: Settings, preset: RenderedPreset | None
 ) -> Conversation:
-    """The conversation to append to (-c / --conversation) or a new one, options applied."""
+    """A new conversation from the settings, the preset and the options."""
     from megachat.chat.conversation import Conversation
 
-    if args.continue_last or args.conversation:
-        assert store is not None
-        conv_id = args.conversation or store.latest_id()
-        if conv_id is None:
-            raise usage_error("no saved conversation to continue (nothing was sent)")
-        conv = find_conversation(store, conv_id)
-        if preset is not None:
-            preset.apply(conv)
-        if args.model:
-            conv.model = args.model
-        if args.system is not None:
-            conv.system = args.system
-        if args.temperature is not None:
-            conv.temperature = args.temperature
-        if args.max_tokens is not None:
-            conv.max_tokens = args.max_tokens
-        return conv
     system = settings.system_prompt
     temperature = settings.temperature
     if preset is not None:
@@ -182,11 +233,15 @@ def _conversation_for_ask(
     )
 
 
-def _warn_context(conv: Conversation, prefill: str) -> None:
+def _warn_context(
+    conv: Conversation, prefill: str, text: str, images: Sequence[PreparedImage]
+) -> None:
     """One stderr line when the request may not fit the context window (it is still sent)."""
+    from megachat.chat.images import image_block
     from megachat.chat.tokens import context_warning, estimate_tokens
 
-    estimate = estimate_tokens(conv.build_request(prefill=prefill))
+    draft = [image_block(image) for image in images] + [{"type": "text", "text": text}]
+    estimate = estimate_tokens(conv.build_request(prefill=prefill)) + estimate_tokens(draft)
     warning = context_warning(estimate, conv.max_tokens)
     if warning:
         inform(f"warning: {one_line(warning)}")
@@ -213,100 +268,82 @@ def _load_images(paths: Sequence[str]) -> list[PreparedImage]:
 
 
 async def _ask_turn(
-    conv: Conversation,
+    session: ChatSession,
     client: MessagesClient,
-    store: Store | None,
+    operation: Callable[[EventSink], Awaitable[Outcome]],
     *,
-    prefill: str,
-    stream: bool,
     as_json: bool,
 ) -> int:
-    """Run the turn, printing text as it arrives (or the final Message with --json)."""
-    from megachat.api import APIError
-    from megachat.chat.store import ConversationDeleted
-    from megachat.chat.turn import ReplyFinished, ReplyText, Turn, Waiting
-    from megachat.cli.output import known_secrets
+    """Run the session's turn, printing text as it arrives (or the final Message with --json)."""
+    from megachat.chat.outcomes import (
+        Cancelled,
+        Failed,
+        Finished,
+        NothingToDo,
+        NotSent,
+        word_failure,
+    )
+    from megachat.chat.turn import ReplyEvent, ReplyFinished, ReplyStarted, ReplyText, Waiting
 
     writer = ReplyWriter(terminal=sys.stdout.isatty())
-    finished: ReplyFinished | None = None
-    turn = Turn(conv, client, store, prefill=prefill, stream=stream, secrets=known_secrets())
-    try:
-        async with client:
-            try:
-                async for event in turn.events():
-                    if isinstance(event, ReplyText):
-                        if not as_json:
-                            writer.write(event.text)
-                    elif isinstance(event, Waiting):
-                        inform(one_line(event.notice.describe()))
-                    elif isinstance(event, ReplyFinished):
-                        finished = event
-            finally:
+
+    def on_event(event: TurnEvent) -> None:
+        match event:
+            case ReplyText(text=text):
                 if not as_json:
-                    writer.finish()
-    except ConversationDeleted:
-        raise CLIError(
-            f"conversation {conv.id} was deleted elsewhere while this turn ran; "
-            "nothing more of it was saved"
-        ) from None
-    except APIError as exc:
-        _warn_skipped(finished)
-        raise CLIError(
-            failure_message(
-                exc,
-                finished,
-                saved=store is not None,
-                prefill=turn.prefill,
+                    writer.write(text)
+            case Waiting(notice=notice):
+                inform(one_line(notice.describe()))
+            case ReplyStarted() | ReplyEvent() | ReplyFinished():
+                pass
+            case _:
+                assert_never(event)
+
+    async with client:
+        try:
+            outcome = await operation(on_event)
+        finally:
+            if not as_json:
+                writer.finish()
+    match outcome:
+        case Finished():
+            _warn_skipped(outcome.skipped_events)
+            if as_json:
+                write(dumps(outcome.response or _message_dict(outcome.message)) + "\n")
+            return EXIT_OK
+        case Failed():
+            _warn_skipped(outcome.skipped_events)
+            wording = word_failure(
+                outcome,
+                face="cli",
+                saved=session.writer is not None,
+                conversation_id=session.conversation.id,
                 read_timeout=_read_timeout(client),
             )
-        ) from None
-    _warn_skipped(finished)
-    if as_json and finished is not None:
-        write(dumps(finished.response or _message_dict(finished.message)) + "\n")
-    return EXIT_OK
+            raise CLIError(wording.line())
+        case NotSent(error=error):
+            if isinstance(error, NothingToDo):
+                raise usage_error(f"{error} (nothing was sent)")
+            raise error  # the store's own error (disk full, read-only...), as before
+        case Cancelled():  # only the session's own cancel(); Ctrl+C propagates
+            return EXIT_OK
+        case _:
+            assert_never(outcome)
 
 
-def _warn_skipped(finished: ReplyFinished | None) -> None:
+def _warn_skipped(count: int) -> None:
     """One stderr line when the stream had malformed events (the reply may miss text)."""
-    count = finished.skipped_events if finished is not None else 0
-    if count:
-        events = "event" if count == 1 else "events"
-        inform(f"warning: {count} malformed stream {events} skipped; the reply may be incomplete")
+    from megachat.chat.outcomes import skipped_warning
+
+    warning = skipped_warning(count)
+    if warning:
+        inform(f"warning: {warning}")
 
 
 def _read_timeout(client: MessagesClient) -> float | None:
     timeout = getattr(client, "timeout", None)
     read = getattr(timeout, "read", None)
     return read if isinstance(read, int | float) else None
-
-
-def failure_message(
-    exc: BaseException,
-    finished: ReplyFinished | None,
-    *,
-    saved: bool,
-    prefill: str = "",
-    read_timeout: float | None = None,
-) -> str:
-    """The one error line for a failed turn: the API error, plus what the user can do next."""
-    from megachat.api import APITimeoutError, AuthenticationError, StreamInterrupted
-
-    text = str(exc)
-    if isinstance(exc, AuthenticationError):
-        return f"{text}; check MEGALLM_API_KEY or run `megachat key set`"
-    if isinstance(exc, StreamInterrupted):
-        message = finished.message if finished is not None else None
-        received = message.text() if message is not None else ""
-        kept = saved and message is not None and message.status == "interrupted"
-        if kept and received.strip() and received != prefill:
-            return f"{text}; the partial reply was saved; continue with `megachat ask -c`"
-        return text
-    if isinstance(exc, APITimeoutError) and read_timeout is not None:
-        return (
-            f"{text} (no answer within {read_timeout:g} s; "
-            "raise it with `megachat config set timeout SECONDS`)"
-        )
-    return text
 
 
 def _message_dict(message: ChatMessage) -> dict[str, Any]:

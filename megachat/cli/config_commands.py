@@ -62,10 +62,10 @@ def cmd_config(args: argparse.Namespace) -> int:
 def _checked_binding(key: str, keys: str) -> str:
     """The keys in Textual's spelling, checked by the TUI's own keymap rules (names, clashes).
 
-    Textual is imported only here: `ask` and the other commands never need key names.
+    Textual is imported only then: `ask` and the other commands never need key names.
     """
     from megachat import config
-    from megachat.tui.keymap import check_binding
+    from megachat.cli.tui_command import check_binding
 
     current = config.load_settings().keymap  # the other overrides it must not clash with
     try:

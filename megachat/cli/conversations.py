@@ -40,9 +40,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.format == "json":
-        write(dumps(to_json(conv)) + "\n")
+        write(dumps(to_json(conv, all_branches=args.all_branches)) + "\n")
     else:
-        text = to_markdown(conv)
+        text = to_markdown(conv, all_branches=args.all_branches)
         write(for_terminal(text if text.endswith("\n") else text + "\n"))
     return EXIT_OK
 

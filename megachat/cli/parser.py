@@ -14,9 +14,11 @@ from megachat.cli.ask import cmd_ask
 from megachat.cli.config_commands import cmd_config, cmd_key, config_epilog
 from megachat.cli.conversations import cmd_delete, cmd_export, cmd_list, cmd_rename, cmd_search
 from megachat.cli.errors import EXIT_USAGE, CLIError
+from megachat.cli.importing import MAX_IMPORT_MIB, cmd_import
 from megachat.cli.models import cmd_models
 from megachat.cli.presets import cmd_presets
 from megachat.cli.tui_command import cmd_tui
+from megachat.config import DEFAULT_BASE_URL
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,6 +63,33 @@ def variable(text: str) -> tuple[str, str]:
 # -- help texts --------------------------------------------------------------------------------
 
 
+EXPORT_EPILOG = """\
+json:
+  {id, title, model, system, temperature, messages}: `messages` are the active branch in Messages
+  API shapes, exactly as it would be sent next (images as base64). --all-branches adds `tree`,
+  one {id, parent_id, role, content, status, created_at} per message of every branch, in the
+  order they were written (created_at in ISO 8601 UTC); `megachat import` reads both forms.
+
+markdown:
+  The active branch, one heading per turn. --all-branches marks a turn that has other versions
+  with its number, e.g. "Assistant (2/3)", then adds a section "Branch at message N (k/m)" for
+  each other branch: its turns from message N down to the newest reply under it.
+"""
+
+IMPORT_EPILOG = f"""\
+FILE is what `megachat export ID --format json` writes, with or without --all-branches (at most
+{MAX_IMPORT_MIB} MiB); - reads it from stdin. The conversation gets a new id, printed on
+stdout, and its messages new ids.
+  - without `tree`: `messages` (roles alternating, starting with the user) become the history.
+  - with `tree`: every branch is rebuilt; the active branch is the newest one whose messages
+    equal `messages`, or, when none does, the newest branch in the tree.
+
+exit status:
+  0 imported; 2 the file cannot be read or is not such an export (not JSON, wrong shapes, roles
+  not alternating, unknown parent ids, a cycle, bad image data): one line names the file, the
+  place and the problem, and nothing is written.
+"""
+
 ASK_EPILOG = """\
 input:
   The prompt is the PROMPT arguments joined by spaces. When stdin is not a terminal its text is
@@ -80,6 +109,10 @@ output:
 conversation:
   Each ask is saved as a conversation (see `megachat list`) unless --no-save. -c appends to the
   most recent conversation and --conversation ID to a given one; the whole history is sent.
+  With --regenerate (and -c or --conversation ID) nothing is appended: the last reply is asked
+  for again and the new one is added beside it as a new branch, which becomes the active one
+  (the old reply stays; see `megachat export ID --all-branches`). It takes no PROMPT, -i or
+  stdin, and cannot be used with --no-save.
 
 exit status:
   0 success; 1 API or network failure after retries (stderr names the error type and HTTP
@@ -89,13 +122,13 @@ exit status:
   marked cancelled.
 """
 
-MAIN_EPILOG = """\
+MAIN_EPILOG = f"""\
 With no command megachat opens the chat TUI (on a new conversation, or see -c / --resume).
 Run `megachat COMMAND --help` for each command.
 
 environment:
   MEGALLM_API_KEY   the API key (overrides the key stored by `megachat key set`)
-  MEGALLM_BASE_URL  the API base URL (default https://ai.megallm.io)
+  MEGALLM_BASE_URL  the API base URL (default {DEFAULT_BASE_URL})
 """
 
 
@@ -166,6 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="append to the most recent conversation (its whole history is sent)",
     )
     where.add_argument("--conversation", metavar="ID", help="append to conversation ID")
+    ask.add_argument(
+        "--regenerate",
+        action="store_true",
+        help=(
+            "with -c or --conversation: answer the last question again as a new branch "
+            "(the old reply is kept) and print it; takes no prompt"
+        ),
+    )
     ask.add_argument("--no-save", action="store_true", help="do not save this turn")
     ask.add_argument(
         "--no-stream", action="store_true", help="wait for the whole reply (no streaming)"
@@ -196,7 +237,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lst.add_argument("-n", "--limit", type=positive_int, metavar="N", help="show at most N")
 
-    exp = add("export", "Print a saved conversation as Markdown or JSON.", cmd_export)
+    exp = add(
+        "export",
+        "Print a saved conversation as Markdown or JSON.",
+        cmd_export,
+        epilog=EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     exp.add_argument("id", metavar="ID")
     exp.add_argument(
         "--format",
@@ -204,6 +251,20 @@ def build_parser() -> argparse.ArgumentParser:
         default="markdown",
         help="markdown (default) or json: {id, title, model, system, temperature, messages}",
     )
+    exp.add_argument(
+        "--all-branches",
+        action="store_true",
+        help="every branch too: json gains `tree`; markdown adds a section per branch",
+    )
+
+    imp = add(
+        "import",
+        "Save an exported conversation (export --format json) as a new one; prints its id.",
+        cmd_import,
+        epilog=IMPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    imp.add_argument("file", metavar="FILE", help="the JSON file, or - for stdin")
 
     srch = add("search", "Full-text search over saved messages.", cmd_search)
     srch.add_argument("query", nargs="+", metavar="QUERY")

@@ -1,10 +1,23 @@
-"""`megachat` with no command: open the chat TUI (Textual is imported only here, when it runs)."""
+"""`megachat` with no command: open the chat TUI (Textual is imported only here, when it runs).
+
+The one CLI module that reaches into megachat.tui (tests/chat/test_layering.py): the TUI's
+entry point, and its key rules for `config set keymap.ID`.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 
 from megachat.cli.resources import open_store, read_settings, resolve_id
+
+
+def check_binding(binding_id: str, keys: str, keymap: Mapping[str, object]) -> str:
+    """`keys` for that binding in Textual's spelling, checked by the TUI's own keymap rules;
+    ValueError says why not. Textual is imported only when this is called."""
+    from megachat.tui.keymap import check_binding as tui_check_binding
+
+    return tui_check_binding(binding_id, keys, keymap)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:

@@ -8,12 +8,10 @@ other screens) is imported on first use, so the prompt is usable as soon as poss
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textual.app import App, SystemCommand
+from textual.app import App
 from textual.screen import Screen
 
 from megachat.tui.keymap import APP_KEYS, bindings, check_keymap, help_rows
@@ -60,7 +58,6 @@ class MegachatApp(App[int]):
         self._client: MessagesClient | None = None
         self._store: Store | None = None
         self._presets: dict[str, Any] | None = None
-        self._thread_id = threading.get_ident()
         self._theme_ready = False
         self.keymap_overrides, self.keymap_warnings = check_keymap(settings.keymap or {})
         self.theme_warnings: list[str] = []
@@ -207,13 +204,6 @@ class MegachatApp(App[int]):
             return
         self.push_screen(HelpScreen(help_rows(self.keymap_overrides)))
 
-    def action_pick_theme(self) -> None:
-        self.search_themes()
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        # Theme / Quit / Keys / Screenshot... come from Textual; ours from MegachatCommands.
-        yield from super().get_system_commands(screen)
-
     def command_entries(self, screen: Screen) -> list[tuple[str, str, Any]]:
         """(title, help, callback) for the palette: the screen's actions, then the app's."""
         entries: list[tuple[str, str, Any]] = []
@@ -249,9 +239,6 @@ class MegachatApp(App[int]):
         from megachat.sanitize import clean
 
         self.notify(clean(message), title=title, severity="error", markup=False, timeout=10)
-
-    def is_ui_thread(self) -> bool:
-        return threading.get_ident() == self._thread_id
 
 
 def run_app(

@@ -27,6 +27,7 @@ class KeySpec:
     description: str
     show: bool = False
     priority: bool = False
+    help: str = ""  # the help screen's longer wording, when the footer's is too short
 
 
 # Bindings of the application (active on every screen).
@@ -52,6 +53,35 @@ MAIN_KEYS: tuple[KeySpec, ...] = (
     KeySpec("copy_code", "k", "copy_code", "Copy a code block of the focused message"),
 )
 
+# Bindings of a focused message (MessageWidget): they show in the footer only while a message
+# has the focus, and act on that message's versions (its siblings in the conversation tree).
+MESSAGE_KEYS: tuple[KeySpec, ...] = (
+    KeySpec(
+        "previous_branch",
+        "left_square_bracket",
+        "branch(-1)",
+        "Previous version",
+        show=True,
+        help="Focused message: its previous version ‹ n/m ›",
+    ),
+    KeySpec(
+        "next_branch",
+        "right_square_bracket",
+        "branch(1)",
+        "Next version",
+        show=True,
+        help="Focused message: its next version ‹ n/m ›",
+    ),
+    KeySpec(
+        "delete_branch",
+        "delete",
+        "delete_branch",
+        "Delete version",
+        show=True,
+        help="Delete the focused version and all below it (asks first)",
+    ),
+)
+
 # Bindings of the prompt input (PromptInput runs them itself, in order with typed text).
 PROMPT_KEYS: tuple[KeySpec, ...] = (
     KeySpec("send", "enter", "submit", "Send", show=True),
@@ -63,7 +93,7 @@ ATTACHMENT_KEYS: tuple[KeySpec, ...] = (
     KeySpec("remove_attachment", "delete,backspace", "remove", "Remove attachment", show=True),
 )
 
-ALL_KEYS: tuple[KeySpec, ...] = APP_KEYS + MAIN_KEYS + PROMPT_KEYS + ATTACHMENT_KEYS
+ALL_KEYS: tuple[KeySpec, ...] = APP_KEYS + MAIN_KEYS + MESSAGE_KEYS + PROMPT_KEYS + ATTACHMENT_KEYS
 BINDING_IDS: frozenset[str] = frozenset(spec.id for spec in ALL_KEYS)
 
 
@@ -89,10 +119,14 @@ def bindings(specs: Iterable[KeySpec]) -> list[Binding]:
 SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "app": APP_KEYS,
     "main": MAIN_KEYS,
+    "message": MESSAGE_KEYS,
     "prompt": PROMPT_KEYS,
     "attachments": ATTACHMENT_KEYS,
 }
 _TYPING_SCOPES = frozenset({"prompt"})
+# Scopes active at once whose keys must differ too: a focused message's keys would hide the
+# main screen's (copy, copy_code) whenever a message has the focus.
+_SHARED_SCOPES = frozenset({frozenset({"main", "message"})})
 # Textual's modifier names, in the order it writes them in a key name (alphabetical).
 MODIFIERS = ("alt", "ctrl", "hyper", "meta", "shift", "super")
 _KEY_HINT = (
@@ -252,7 +286,9 @@ def _clashes(usable: Mapping[str, str]) -> dict[str, str]:
                     if other is not spec
                     and same & effective[other.id]
                     and (
-                        spec.priority or other.priority or _SCOPE_OF[spec.id] == _SCOPE_OF[other.id]
+                        spec.priority
+                        or other.priority
+                        or _same_scope(_SCOPE_OF[spec.id], _SCOPE_OF[other.id])
                     )
                 ),
                 None,
@@ -264,6 +300,11 @@ def _clashes(usable: Mapping[str, str]) -> dict[str, str]:
                 )
                 break
     return clashes
+
+
+def _same_scope(one: str, other: str) -> bool:
+    """Two scopes whose bindings are active together, so their keys must not be shared."""
+    return one == other or frozenset({one, other}) in _SHARED_SCOPES
 
 
 def _key_set(keys: str) -> frozenset[str]:
@@ -299,5 +340,5 @@ def help_rows(keymap: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     for spec in ALL_KEYS:
         keys = keymap.get(spec.id, spec.keys)
         shown = ", ".join(format_key(key) for key in keys.split(",") if key)
-        rows.append((shown, spec.description))
+        rows.append((shown, spec.help or spec.description))
     return rows

@@ -109,4 +109,5 @@ def test_shared_limiter_defaults_and_configure() -> None:
 
 
 def test_client_uses_the_shared_limiter_by_default() -> None:
-    assert MessagesClient(api_key=KEY).rate_limiter is shared_rate_limiter()
+    client = MessagesClient(api_key=KEY, base_url="http://127.0.0.1:9")
+    assert client.rate_limiter is shared_rate_limiter()

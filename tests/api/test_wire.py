@@ -92,14 +92,15 @@ async def test_request_dict_is_not_mutated(fake_server: FakeServer) -> None:
 
 
 async def test_default_timeouts_match_sdk_and_are_configurable() -> None:
-    client = MessagesClient(api_key=KEY)
+    base = "http://127.0.0.1:9"  # never connected to
+    client = MessagesClient(api_key=KEY, base_url=base)
     assert client.timeout == DEFAULT_TIMEOUT == httpx.Timeout(600.0, connect=5.0)
     assert anthropic.DEFAULT_TIMEOUT == DEFAULT_TIMEOUT
     await client.aclose()
-    custom = MessagesClient(api_key=KEY, timeout=httpx.Timeout(30.0, connect=2.0))
+    custom = MessagesClient(api_key=KEY, base_url=base, timeout=httpx.Timeout(30.0, connect=2.0))
     assert custom.timeout.connect == 2.0 and custom.timeout.read == 30.0
     await custom.aclose()
-    plain = MessagesClient(api_key=KEY, timeout=12.5)  # a number is the read timeout
+    plain = MessagesClient(api_key=KEY, base_url=base, timeout=12.5)  # a number is the read timeout
     assert plain.timeout.read == 12.5 and plain.timeout.connect == 5.0
     await plain.aclose()
 

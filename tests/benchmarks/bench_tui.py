@@ -370,9 +370,11 @@ def _print_stream(name: str, results: list[dict[str, float]]) -> None:
 
 OPEN_CHILD = textwrap.dedent(
     """
-    import asyncio, json, random, resource, sys, time
+    import asyncio, json, random, resource, sys, tempfile, time
+    from pathlib import Path
     from textual.app import App
-    from megachat.chat.conversation import ChatMessage
+    from megachat.chat.conversation import Conversation
+    from megachat.chat.store import Store
     from megachat.tui.widgets.conversation_view import ConversationView
 
     COUNT = int(sys.argv[1])
@@ -387,11 +389,17 @@ OPEN_CHILD = textwrap.dedent(
             text += "\\n\\n- one\\n- two\\n- three"
         return text
 
-    messages = [
-        ChatMessage(role="user" if i % 2 == 0 else "assistant",
-                    content=[{"type": "text", "text": body(i)}])
-        for i in range(COUNT)
-    ]
+    # COUNT messages on the active path; every fifth reply was regenerated once (100 of 1,000),
+    # so the stored tree holds those replies as siblings, as regenerate leaves them.
+    conv = Conversation(model="claude-sonnet-4")
+    for i in range(0, COUNT, 2):
+        conv.add_user(body(i))
+        reply = conv.add_assistant(body(i + 1), status="complete")
+        if i % 10 == 0:
+            conv.branch_reply(reply)
+            conv.add_assistant(body(i + 1) + " (again)", status="complete")
+    store = Store(Path(tempfile.mkdtemp()) / "megachat.db")
+    store.create(conv)
 
     class Host(App):
         def compose(self):
@@ -416,6 +424,8 @@ OPEN_CHILD = textwrap.dedent(
             view = app.query_one(ConversationView)
             loop = asyncio.get_running_loop()
             t0 = time.perf_counter()
+            messages = store.get(conv.id).messages
+            assert len(messages) == COUNT
             await view.load(messages)
             done = loop.create_future()
             app.call_after_refresh(lambda: done.set_result(None))
@@ -445,7 +455,9 @@ def _open_once(count: int) -> dict[str, float]:
 
 
 def bench_open(runs: int) -> None:
-    print("== opening a 1,000-message conversation (fresh process each run) ==")
+    print(
+        "== opening a 1,000-message conversation, 100 replies regenerated (fresh process each) =="
+    )
     results = [_open_once(1000) for _ in range(runs)]
     empty = [_open_once(0) for _ in range(max(1, runs // 2))]
     seconds = statistics.median(r["seconds"] for r in results)

@@ -171,3 +171,153 @@ def test_empty_user_message_is_refused() -> None:
 def test_message_text_joins_text_blocks() -> None:
     msg = ChatMessage("assistant", [text("a"), {"type": "thinking", "thinking": "x"}, text("b")])
     assert msg.text() == "a\n\nb"
+
+
+# -- the message tree -------------------------------------------------------------------------
+
+
+def ids(messages: list[ChatMessage]) -> list[str]:
+    return [m.id for m in messages]
+
+
+def test_plain_list_is_a_chain() -> None:
+    a, b, c = ChatMessage("user", [text("a")]), ChatMessage("assistant", [text("b")]), None
+    conv = Conversation(messages=[a, b])
+    assert [a.parent_id, b.parent_id] == [None, a.id]
+    c = conv.add_user("c")
+    assert c.parent_id == b.id
+    assert conv.messages == [a, b, c] == conv.all_messages()
+    assert conv.children(None) == [a] and conv.children(a.id) == [b]
+    assert conv.active_leaf_id == c.id
+
+
+def test_messages_appended_to_the_path_join_the_tree() -> None:
+    conv = Conversation()
+    conv.messages.append(ChatMessage("user", [text("x")]))
+    conv.messages.append(ChatMessage("assistant", [text("y")]))
+    reply = conv.add_user("z")
+    assert [m.parent_id for m in conv.all_messages()] == [
+        None,
+        conv.messages[0].id,
+        reply.parent_id,
+    ]
+    assert len(conv.all_messages()) == 3
+
+
+def test_branch_reply_adds_a_sibling_and_keeps_the_old_one() -> None:
+    conv = Conversation()
+    user = conv.add_user("q")
+    first = conv.add_assistant("one", status="complete")
+    conv.branch_reply(first)
+    assert conv.messages == [user]
+    second = conv.add_assistant("two")
+    assert second.parent_id == user.id
+    assert conv.siblings(first) == [first, second]
+    assert conv.messages == [user, second]
+    assert len(conv.all_messages()) == 3
+    assert conv.sibling(second, -1) is first
+    assert conv.sibling(second, +1) is None
+    assert conv.sibling(first, -1) is None
+
+
+def test_branch_user_edits_with_images_under_the_same_parent() -> None:
+    img = PreparedImage(
+        name="/secret/dir/a.png",
+        media_type="image/png",
+        data=b"\x89PNG\r\n\x1a\nrest",
+        width=1,
+        height=1,
+        sha256="1" * 64,
+        original_size=12,
+    )
+    conv = Conversation()
+    q1 = conv.add_user("first")
+    r1 = conv.add_assistant("r1", status="complete")
+    q2 = conv.add_user("second")
+    conv.add_assistant("r2", status="complete")
+    edited = conv.branch_user(q2, "second, edited", [img])
+    assert edited.parent_id == r1.id
+    assert conv.messages == [q1, r1, edited]
+    assert conv.siblings(q2) == [q2, edited]
+    assert edited.image_names == {"1" * 64: "a.png"}
+    root_edit = conv.branch_user(q1, "first, edited")
+    assert root_edit.parent_id is None and conv.messages == [root_edit]
+    assert conv.children(None) == [q1, root_edit]
+    assert conv.title == "first"  # the title stays until renamed
+
+
+def test_switch_to_follows_the_leaf_last_used() -> None:
+    conv = Conversation()
+    q = conv.add_user("q")
+    a1 = conv.add_assistant("a1", status="complete")
+    f1 = conv.add_user("follow-up on a1")
+    conv.branch_reply(a1)
+    a2 = conv.add_assistant("a2", status="complete")
+    f2 = conv.add_user("follow-up on a2")
+    g2 = conv.add_assistant("g2", status="complete")
+    conv.switch_to(a1.id)
+    assert conv.messages == [q, a1, f1]
+    conv.switch_to(a2.id)
+    assert conv.messages == [q, a2, f2, g2]
+    # under a2 the leaf last used was g2; switching to q goes down the path last used
+    conv.switch_to(q.id)
+    assert conv.messages == [q, a2, f2, g2]
+    conv.switch_to(f1.id)
+    conv.switch_to(q.id)
+    assert conv.messages == [q, a1, f1]
+    with pytest.raises(KeyError):
+        conv.switch_to("missing")
+
+
+def test_delete_branch_on_the_path_moves_to_a_sibling() -> None:
+    conv = Conversation()
+    q = conv.add_user("q")
+    a1 = conv.add_assistant("a1", status="complete")
+    conv.branch_reply(a1)
+    a2 = conv.add_assistant("a2", status="complete")
+    f2 = conv.add_user("under a2")
+    conv.branch_reply(a1)
+    a3 = conv.add_assistant("a3", status="complete")
+    conv.switch_to(a2.id)
+    removed = conv.delete_branch(a2.id)
+    assert ids(removed) == ids([a2, f2])
+    assert conv.messages == [q, a1]  # the previous sibling
+    assert conv.siblings(a1) == [a1, a3]
+    assert conv.delete_branch(a1.id) == [a1]
+    assert conv.messages == [q, a3]  # no previous one: the next
+    assert conv.delete_branch(a3.id) == [a3]
+    assert conv.messages == [q]  # no sibling left: the path ends at the parent
+    assert conv.all_messages() == [q]
+    with pytest.raises(KeyError):
+        conv.delete_branch(a3.id)
+
+
+def test_delete_branch_off_the_path_leaves_the_path() -> None:
+    conv = Conversation()
+    q = conv.add_user("q")
+    a1 = conv.add_assistant("a1", status="complete")
+    conv.branch_reply(a1)
+    a2 = conv.add_assistant("a2", status="complete")
+    assert ids(conv.delete_branch(a1.id)) == [a1.id]
+    assert conv.messages == [q, a2]
+    assert conv.delete_branch(q.id) == [q, a2]
+    assert conv.messages == [] and conv.all_messages() == []
+    assert conv.active_leaf_id is None
+
+
+def test_load_tree_restores_path_and_last_used() -> None:
+    conv = Conversation()
+    q = conv.add_user("q")
+    a1 = conv.add_assistant("a1", status="complete")
+    conv.branch_reply(a1)
+    a2 = conv.add_assistant("a2", status="complete")
+    conv.switch_to(a1.id)
+    copy_ = Conversation(id=conv.id)
+    copy_.load_tree(conv.all_messages(), None, conv.used())
+    assert copy_.messages == [q, a1]  # no leaf given: the path last used
+    copy_.load_tree(conv.all_messages(), a2.id, conv.used())
+    assert copy_.messages == [q, a2]
+    copy_.switch_to(q.id)
+    assert copy_.messages == [q, a2]
+    with pytest.raises(ValueError):
+        Conversation().load_tree([a1, q], None)

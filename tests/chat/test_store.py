@@ -27,6 +27,18 @@ from tests.chat.conftest import make_image
 REPO = Path(__file__).resolve().parents[2]
 
 
+def attachment(db_path: Path, sha256: str) -> tuple[bytes, str] | None:
+    """An attachment's bytes and media type, read from the file itself."""
+    conn = sqlite3.connect(db_path)
+    try:
+        row = conn.execute(
+            "SELECT data, media_type FROM attachments WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return (row[0], row[1]) if row else None
+
+
 def new_conv(first: str = "hello", **kw) -> Conversation:
     conv = Conversation(model=kw.pop("model", "model-a"), **kw)
     conv.add_user(first)
@@ -157,11 +169,11 @@ def test_images_stored_once_by_sha256(store: Store, db_path: Path, tmp_path: Pat
     assert all(data.hex() not in r[0] and "base64" not in r[0] for r in stored)
     conn.close()
     assert store.get(a.id).build_request() == a.build_request()  # bytes come back exactly
-    assert store.attachment(img.sha256) == (data, "image/png")
+    assert attachment(db_path, img.sha256) == (data, "image/png")
     store.delete(a.id)
-    assert store.attachment(img.sha256) is not None  # still used by b
+    assert attachment(db_path, img.sha256) is not None  # still used by b
     store.delete(b.id)
-    assert store.attachment(img.sha256) is None
+    assert attachment(db_path, img.sha256) is None
 
 
 def test_user_turn_written_before_request_and_save_is_incremental(store: Store) -> None:
@@ -336,8 +348,11 @@ def test_corrupt_file_is_set_aside_never_overwritten(db_path: Path) -> None:
     assert not db_path.exists()
     # a second corrupt file in the same second does not overwrite the first one set aside
     db_path.write_bytes(b"garbage two" * 100)
-    store, error = Store.open_or_recover(db_path)
-    assert error is not None and error.moved_to != moved
+    with pytest.raises(CorruptDatabaseError) as second:
+        Store(db_path)
+    error = second.value
+    store = Store(db_path)  # opening again starts a new database
+    assert error.moved_to is not None and error.moved_to != moved
     assert error.moved_to.read_bytes() == b"garbage two" * 100
     assert moved.read_bytes() == garbage
     conv = new_conv("fresh start")
@@ -362,16 +377,16 @@ def test_damaged_database_is_set_aside(db_path: Path) -> None:
 
 APPENDER = """
 import sys
-from megachat.chat.conversation import ChatMessage
 from megachat.chat.store import Store
 db, conv_id, tag, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 store = Store(db)
+conv = store.get(conv_id)  # both hold the same path: each goes on in a branch of its own
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.readline()  # the parent releases both processes at once
 for i in range(n):
-    store.append_message(conv_id, ChatMessage("user", [{"type": "text", "text": f"{tag} {i}"}]))
+    store.append_message(conv_id, conv.add_user(f"{tag} {i}"))
     if i % 10 == 0:
-        msg = ChatMessage("assistant", [], status="streaming")
+        msg = conv.add_assistant()
         store.begin_reply(conv_id, msg)
         store.update_reply(msg, f"{tag} reply {i}")
         store.finish_reply(msg, "complete")
@@ -407,11 +422,17 @@ def test_two_processes_append_at_once(store: Store, db_path: Path) -> None:
         assert out.strip() == "done"
     got = store.get(conv.id)
     replies = n // 10
-    assert len(got.messages) == 1 + 2 * (n + replies)
+    everything = got.all_messages()
+    assert len(everything) == 1 + 2 * (n + replies)  # nothing lost
+    assert len(got.messages) == 1 + n + replies  # the branch written last is the active one
     assert store.list()[0].message_count == len(got.messages)
+    first = got.messages[0]
+    assert [len(got.children(first.id)), len(got.children(None))] == [2, 1]
     for tag in ("alpha", "beta"):
-        mine = [m.text() for m in got.messages if m.role == "user" and m.text().startswith(tag)]
+        mine = [m.text() for m in everything if m.role == "user" and m.text().startswith(tag)]
         assert mine == [f"{tag} {i}" for i in range(n)]  # each process's turns in order
+        got.switch_to(next(m.id for m in everything if m.text() == f"{tag} 0"))
+        assert [m.text() for m in got.messages if m.role == "user"][1:] == mine  # a chain
     positions = (
         sqlite3.connect(db_path)
         .execute(
@@ -419,8 +440,8 @@ def test_two_processes_append_at_once(store: Store, db_path: Path) -> None:
         )
         .fetchall()
     )
-    assert [p[0] for p in positions] == list(range(len(got.messages)))
-    assert all(m.status == "complete" for m in got.messages)
+    assert [p[0] for p in positions] == list(range(len(everything)))
+    assert all(m.status == "complete" for m in everything)
 
 
 OPENER = """
@@ -467,7 +488,7 @@ def test_two_processes_create_a_new_database_at_once(db_path: Path) -> None:
 def test_very_common_words_rank_only_recent_matches(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import megachat.chat.store as store_module
+    import megachat.chat.store.search as store_module
 
     old = new_conv("apple apple apple apple", title="old")  # the most relevant, but oldest
     store.create(old)
@@ -495,14 +516,97 @@ def test_lone_surrogates_from_model_output_are_stored_not_fatal(tmp_path):
     assert loaded.messages[0].text() == "title \ufffd here"
 
 
-# -- deleting from a message on (regenerate / edit-and-resend / retry) ------------------------
+# -- branches: the tree, the active path, deleting a branch -----------------------------------
 
 
-def _msg_ids(store: Store, conv_id: str) -> list[str]:
+def _path(store: Store, conv_id: str) -> list[str]:
     return [m.id for m in store.get(conv_id).messages]
 
 
-def test_delete_messages_from_trims_count_search_and_images(
+def _agree(store: Store, conv: Conversation) -> None:
+    """The stored conversation and the one in memory: same tree, same path, same last-used."""
+    got = store.get(conv.id)
+    assert [m.id for m in got.messages] == [m.id for m in conv.messages]
+    assert [(m.id, m.parent_id) for m in got.all_messages()] == [
+        (m.id, m.parent_id) for m in conv.all_messages()
+    ]
+    summary = next(s for s in store.list() if s.id == conv.id)
+    assert summary.message_count == len(conv.messages)
+    for msg in conv.all_messages():  # switching anywhere goes down the same way in both
+        got.switch_to(msg.id)
+        mine = Conversation()
+        mine.load_tree(conv.all_messages(), conv.active_leaf_id, conv.used())
+        mine.switch_to(msg.id)
+        assert [m.id for m in got.messages] == [m.id for m in mine.messages]
+
+
+def test_replies_and_edits_are_stored_as_siblings(store: Store, db_path: Path) -> None:
+    conv = new_conv("question")
+    store.save(conv)
+    first = conv.add_assistant(model="model-a")
+    store.begin_reply(conv.id, first)
+    store.finish_reply(first, "complete", content=[{"type": "text", "text": "one"}])
+    conv.branch_reply(first)  # regenerate
+    second = conv.add_assistant(model="model-a")
+    store.begin_reply(conv.id, second)
+    store.finish_reply(second, "complete", content=[{"type": "text", "text": "two"}])
+    follow = conv.add_user("follow-up")
+    store.append_message(conv.id, follow)
+    edited = conv.branch_user(follow, "follow-up, edited")  # edit and resend
+    store.append_message(conv.id, edited)
+    _agree(store, conv)
+    got = store.get(conv.id)
+    assert [m.text() for m in got.messages] == ["question", "two", "follow-up, edited"]
+    assert [m.text() for m in got.siblings(got.messages[1])] == ["one", "two"]
+    assert [m.text() for m in got.siblings(got.messages[2])] == ["follow-up", "follow-up, edited"]
+    assert len(got.all_messages()) == 5  # nothing was deleted
+    conn = sqlite3.connect(db_path)
+    parents = dict(conn.execute("SELECT id, parent_id FROM messages").fetchall())
+    conn.close()
+    assert parents == {m.id: m.parent_id for m in conv.all_messages()}
+
+
+def test_set_active_persists_a_switch_and_the_leaf_last_used(store: Store, db_path: Path) -> None:
+    conv = new_conv("q")
+    a1 = conv.add_assistant("a1", status="complete")
+    f1 = conv.add_user("under a1")
+    conv.branch_reply(a1)
+    a2 = conv.add_assistant("a2", status="complete")
+    store.create(conv)
+    assert _path(store, conv.id) == [conv.messages[0].id, a2.id]
+    conv.switch_to(a1.id)
+    store.set_active(conv.id, conv.active_leaf_id)
+    with Store(db_path) as other:  # as another process would read it
+        assert [m.id for m in other.get(conv.id).messages] == [conv.messages[0].id, a1.id, f1.id]
+        assert other.list()[0].message_count == 3
+    conv.switch_to(a2.id)
+    store.set_active(conv.id, a2.id)
+    got = store.get(conv.id)
+    got.switch_to(a1.id)  # under a1, down to the leaf last used there
+    assert got.active_leaf_id == f1.id
+    _agree(store, conv)
+
+
+def test_set_active_and_delete_branch_refuse_unknown_ids(store: Store) -> None:
+    from megachat.chat.store import MessageNotFound
+
+    a, b = new_conv("one"), new_conv("two")
+    store.create(a)
+    store.create(b)
+    for call in (store.set_active, store.delete_branch):
+        with pytest.raises(ConversationNotFound):
+            call("nope", a.messages[0].id)
+        with pytest.raises(MessageNotFound, match="no message with id"):
+            call(a.id, "missing")
+        with pytest.raises(MessageNotFound):  # a message of another conversation
+            call(a.id, b.messages[0].id)
+    assert len(store.get(a.id).messages) == 1 and len(store.get(b.id).messages) == 1
+    stray = ChatMessage("user", [{"type": "text", "text": "x"}], parent_id=b.messages[0].id)
+    with pytest.raises(StoreError, match="not a message of conversation"):
+        store.append_message(a.id, stray)
+
+
+def test_delete_branch_removes_the_subtree_its_search_rows_and_images(
     store: Store, db_path: Path, tmp_path: Path
 ) -> None:
     own, shared = tmp_path / "own.png", tmp_path / "shared.png"
@@ -510,8 +614,10 @@ def test_delete_messages_from_trims_count_search_and_images(
     shared.write_bytes(make_image("PNG", (14, 10)))
     own_img, shared_img = load_image(own), load_image(shared)
     a = Conversation(model="m", created_at=1_000.0)
-    a.add_user("alpha question")
-    a.add_assistant("bravo answer", status="complete")
+    q = a.add_user("alpha question")
+    first = a.add_assistant("bravo answer", status="complete")
+    a.branch_reply(first)
+    second = a.add_assistant("golf answer", status="complete")
     a.add_user("charlie pictures", [own_img, shared_img])
     a.add_assistant("delta description", status="complete")
     b = Conversation(model="m")
@@ -522,67 +628,189 @@ def test_delete_messages_from_trims_count_search_and_images(
     before = {s.id: s for s in store.list()}
     assert before[a.id].message_count == 4
 
-    deleted = store.delete_messages_from(a.id, a.messages[2].id)
+    assert store.delete_branch(a.id, second.id) == 3
+    removed = a.delete_branch(second.id)
+    assert len(removed) == 3
 
-    assert deleted == 2
-    assert _msg_ids(store, a.id) == [m.id for m in a.messages[:2]]
+    _agree(store, a)
+    assert _path(store, a.id) == [q.id, first.id]  # the previous sibling
     after = {s.id: s for s in store.list()}
     assert after[a.id].message_count == 2
     assert after[a.id].updated_at > before[a.id].updated_at
-    assert store.search("delta") == []
+    assert store.search("delta") == [] and store.search("golf") == []
     assert [h.conversation_id for h in store.search("charlie")] == [b.id]
     assert store.search("bravo")[0].conversation_id == a.id
-    assert store.attachment(own_img.sha256) is None  # no other message used it
-    assert store.attachment(shared_img.sha256) is not None  # b still does
-    # the other conversation is untouched
-    assert after[b.id].message_count == 2
-    assert _msg_ids(store, b.id) == [m.id for m in b.messages]
-    assert store.get(b.id).messages[0].image_name(b.messages[0].images()[0]) == "shared.png"
+    assert attachment(db_path, own_img.sha256) is None  # no other message used it
+    assert attachment(db_path, shared_img.sha256) is not None  # b still does
+    assert after[b.id].message_count == 2  # the other conversation is untouched
+    assert _path(store, b.id) == [m.id for m in b.messages]
     conn = sqlite3.connect(db_path)
     links = conn.execute("SELECT message_id FROM message_attachments").fetchall()
     conn.close()
     assert links == [(b.messages[0].id,)]
-    # appending after the cut goes on at the end, and search finds the new text
-    a.truncate_from(a.messages[2].id)
-    a.add_user("foxtrot follow-up")
-    assert store.save(a) == 1
-    assert [m.text() for m in store.get(a.id).messages] == [
-        "alpha question",
-        "bravo answer",
-        "foxtrot follow-up",
-    ]
+    # going on after the delete, search finds the new text
+    store.append_message(a.id, a.add_user("foxtrot follow-up"))
+    _agree(store, a)
     assert store.search("foxtrot")[0].conversation_id == a.id
-    # from the first message: the conversation stays, empty
-    assert store.delete_messages_from(a.id, a.messages[0].id) == 3
-    assert store.get(a.id).messages == []
+    # the first message: the conversation stays, empty
+    assert store.delete_branch(a.id, q.id) == 3
+    a.delete_branch(q.id)
+    assert store.get(a.id).all_messages() == [] and a.all_messages() == []
     assert {s.id: s for s in store.list()}[a.id].message_count == 0
 
 
-def test_delete_messages_from_unknown_ids(store: Store) -> None:
-    from megachat.chat.store import MessageNotFound
+def test_delete_branch_moves_the_path_as_the_conversation_does(store: Store) -> None:
+    conv = new_conv("q")
+    replies = []
+    for text in ("r1", "r2", "r3"):
+        if replies:
+            conv.branch_reply(replies[-1])
+        replies.append(conv.add_assistant(text, status="complete"))
+        conv.add_user(f"under {text}")
+    store.create(conv)
+    conv.switch_to(replies[0].id)
+    store.set_active(conv.id, conv.active_leaf_id)
+    # off the path: the path stays
+    assert store.delete_branch(conv.id, replies[1].id) == 2
+    conv.delete_branch(replies[1].id)
+    _agree(store, conv)
+    # on the path with no previous sibling: the next one, down to its leaf
+    assert store.delete_branch(conv.id, replies[0].id) == 2
+    conv.delete_branch(replies[0].id)
+    _agree(store, conv)
+    assert [m.text() for m in store.get(conv.id).messages] == ["q", "r3", "under r3"]
+    # the last sibling: the path ends at the parent
+    store.delete_branch(conv.id, replies[2].id)
+    conv.delete_branch(replies[2].id)
+    _agree(store, conv)
+    assert [m.text() for m in store.get(conv.id).messages] == ["q"]
 
-    a, b = new_conv("one"), new_conv("two")
-    store.create(a)
-    store.create(b)
-    with pytest.raises(ConversationNotFound):
-        store.delete_messages_from("nope", a.messages[0].id)
-    with pytest.raises(MessageNotFound, match="no message with id"):
-        store.delete_messages_from(a.id, "missing")
-    with pytest.raises(StoreError):  # a message of another conversation is not this one's
-        store.delete_messages_from(a.id, b.messages[0].id)
-    assert len(store.get(a.id).messages) == 1 and len(store.get(b.id).messages) == 1
+
+def test_search_finds_every_branch_and_a_hit_opens_its_branch(store: Store) -> None:
+    conv = new_conv("tell me about kestrels")
+    old = conv.add_assistant("kestrels hover while hunting", status="complete")
+    conv.branch_reply(old)
+    conv.add_assistant("falcons are fast", status="complete")
+    store.create(conv)
+    assert old.id not in _path(store, conv.id)
+    (hit,) = store.search("hover")
+    assert (hit.conversation_id, hit.message_id) == (conv.id, old.id)
+    opened = store.get(hit.conversation_id)
+    opened.switch_to(hit.message_id)
+    store.set_active(opened.id, opened.active_leaf_id)
+    assert _path(store, conv.id) == [conv.messages[0].id, old.id]
+    assert [m.text() for m in store.get(conv.id).messages][-1] == "kestrels hover while hunting"
 
 
-def test_truncate_from_in_memory() -> None:
-    conv = new_conv("one")
-    conv.add_assistant("two", status="complete")
-    conv.add_user("three")
-    keep = conv.messages[0]
-    removed = conv.truncate_from(conv.messages[1].id)
-    assert [m.text() for m in removed] == ["two", "three"]
-    assert conv.messages == [keep]
-    with pytest.raises(KeyError):
-        conv.truncate_from("missing")
+def test_a_tree_made_in_memory_is_created_whole(store: Store) -> None:
+    """What an import does: a conversation with branches written in one go."""
+    conv = new_conv("q")
+    a1 = conv.add_assistant("a1", status="complete")
+    conv.add_user("f1")
+    conv.branch_reply(a1)
+    conv.add_assistant("a2", status="complete")
+    conv.switch_to(a1.id)
+    store.create(conv)
+    _agree(store, conv)
+    assert store.save(conv) == 0
+
+
+# -- the migration from the released schema (v4): every conversation becomes a chain ----------
+
+V4_FIXTURE = REPO / "tests" / "fixtures" / "megachat-v4.db"
+# what tests/fixtures/megachat-v4.db holds, written by megachat before branches (schema v4)
+V4_CHATS = {
+    "1fixture00conv1": [
+        ("user", "complete", "What is the capital of France?"),
+        ("assistant", "complete", "Paris."),
+        ("user", "complete", "And what colour is this?"),
+        ("assistant", "complete", "Red."),
+    ],
+    "1fixture00conv2": [
+        ("user", "complete", "Count to ten, slowly."),
+        ("assistant", "interrupted", "one, two, three,"),  # the writer died while streaming
+    ],
+    "1fixture00conv3": [
+        ("user", "complete", "Give me JSON for a cat."),
+        ("assistant", "error", ""),
+        ("user", "complete", "Try again please."),
+        ("assistant", "cancelled", '{"na'),
+        ("user", "complete", "Once more."),
+        ("assistant", "complete", '{"name": "Tom"}'),
+    ],
+    "1fixture00conv5": [],
+}
+
+
+def _check_v4_chats(store: Store) -> None:
+    for conv_id, expected in V4_CHATS.items():
+        conv = store.get(conv_id)
+        assert [(m.role, m.status, m.text()) for m in conv.messages] == expected
+        assert conv.all_messages() == conv.messages  # one chain, nothing else
+        parents = [None, *(m.id for m in conv.messages)][: len(conv.messages)]
+        assert [m.parent_id for m in conv.messages] == parents
+
+    summaries = {s.id: s for s in store.list()}
+    assert {k: s.message_count for k, s in summaries.items()} == {
+        k: len(v) for k, v in V4_CHATS.items()
+    }
+    assert summaries["1fixture00conv1"].title == "France and a red square"
+    france = store.get("1fixture00conv1")
+    assert (france.system, france.temperature, france.max_tokens) == ("Be brief.", 0.3, 1024)
+    assert france.messages[0].usage is None and france.messages[1].usage == {
+        "input_tokens": 12,
+        "output_tokens": 3,
+    }
+    picture = france.messages[2]
+    (block,) = picture.images()
+    assert block["source"]["media_type"] == "image/png"
+    assert picture.image_name(block) == "red.png"
+    assert [h.conversation_id for h in store.search("colour")] == ["1fixture00conv1"]
+
+
+def test_a_database_of_the_released_version_migrates_to_chains(tmp_path: Path) -> None:
+    import shutil
+
+    db = tmp_path / "megachat.db"
+    shutil.copyfile(V4_FIXTURE, db)
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 4
+    raw.close()
+    with Store(db) as store:
+        _check_v4_chats(store)
+        with pytest.raises(ConversationDeleted):  # the tombstone survived
+            store.save(Conversation(id="1fixture00conv4", model="m"))
+        # and the migrated conversations go on as trees
+        conv = store.get("1fixture00conv2")
+        conv.branch_reply(conv.messages[-1])
+        retry = conv.add_assistant(model="claude-haiku-4-5")
+        store.begin_reply(conv.id, retry)
+        store.finish_reply(retry, "complete", content=[{"type": "text", "text": "one to ten"}])
+        _agree(store, conv)
+        assert store.list()[0].message_count == 2
+    raw = sqlite3.connect(db)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
+
+
+def test_a_read_only_database_of_the_released_version_reads_as_chains(tmp_path: Path) -> None:
+    """Read-only files are never migrated: the store reads the v4 schema as it is."""
+    import shutil
+
+    from tests.faults.test_disk_cli import _mount
+
+    target = tmp_path / "ro"
+    if os.geteuid() != 0 or not _mount(target, "size=1m"):
+        pytest.skip("needs root and mount to make a real read-only filesystem")
+    try:
+        shutil.copyfile(V4_FIXTURE, target / "megachat.db")
+        done = subprocess.run(["mount", "-o", "remount,ro", str(target)], capture_output=True)
+        assert done.returncode == 0, done.stderr
+        with Store(target / "megachat.db") as store:
+            assert store.read_only
+            _check_v4_chats(store)
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
 
 
 # -- image file names: shown, stored, never sent ----------------------------------------------
@@ -665,7 +893,9 @@ def test_a_delete_from_another_process_is_never_undone(store: Store, db_path: Pa
     with pytest.raises(ConversationDeleted):
         store.create(conv)
     with pytest.raises(ConversationDeleted):
-        store.delete_messages_from(conv.id, reply.id)
+        store.delete_branch(conv.id, reply.id)
+    with pytest.raises(ConversationDeleted):
+        store.set_active(conv.id, reply.id)
     assert isinstance(ConversationDeleted(), StoreError)
     assert not issubclass(ConversationDeleted, ConversationNotFound)
     with Store(db_path) as reader:
@@ -714,3 +944,20 @@ def test_the_api_key_is_never_written(db_path: Path) -> None:
     store.close()
     for path in db_path.parent.iterdir():
         assert key.encode() not in path.read_bytes(), path.name
+
+
+def test_deleting_a_long_chain_does_not_recurse(store: Store) -> None:
+    """A branch longer than 1000 messages (SQLite's trigger depth) goes in one delete, as does
+    its conversation."""
+    chain = [
+        ChatMessage("user" if i % 2 == 0 else "assistant", [{"type": "text", "text": f"m{i}"}])
+        for i in range(1100)
+    ]
+    a = Conversation(model="m", messages=chain[:1050])
+    store.create(a)
+    assert store.list()[0].message_count == 1050
+    assert store.delete_branch(a.id, chain[1].id) == 1049
+    assert [m.text() for m in store.get(a.id).messages] == ["m0"]
+    b = Conversation(model="m", messages=chain[1050:])
+    store.create(b)
+    assert store.delete(a.id) and store.delete(b.id) and store.list() == []

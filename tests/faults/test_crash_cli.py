@@ -72,7 +72,11 @@ def test_kill_9_before_the_reply_starts_keeps_the_user_turn(mc: Sandbox) -> None
     mc.server.enqueue(sse_text_reply("yes"))
     result = mc.run("ask", "-c", "hello?")
     assert result.returncode == 0, result.stderr
-    # the two user turns are merged into one user message when sent (the API needs alternation)
+    # the unanswered turn stays, a version of its own; the new one goes beside it, never merged
     sent = mc.server.requests_to()[-1].json["messages"]
-    assert [m["role"] for m in sent] == ["user"]
-    assert "are you there?" in str(sent[0]["content"]) and "hello?" in str(sent[0]["content"])
+    assert sent == [{"role": "user", "content": [{"type": "text", "text": "hello?"}]}]
+    assert sorted((r["role"], r["text"]) for r in mc.stored_messages()) == [
+        ("assistant", "yes"),
+        ("user", "are you there?"),
+        ("user", "hello?"),
+    ]

@@ -111,7 +111,7 @@ def test_osc52_written_to_the_terminal_is_sanitized(tmp_path: Path, fake_server:
     try:
         app.read_until(PROBE, resend=PROBE)  # the prompt has focus and echoes keys
         app.write(b" go\r")
-        app.read_until(b"4321 out")  # the reply is finished and stored
+        app.read_until(b"4,321 out")  # the reply is finished and stored
         code = palette_copy(app, b"Copy code block")
         message = palette_copy(app, b"Copy message")
     finally:

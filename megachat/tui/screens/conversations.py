@@ -1,6 +1,8 @@
 """Saved conversations: newest first, full-text search, rename, delete (confirmed), new chat, open.
 
 Result: the id of the conversation to open, `NEW_CHAT` for a new one, or None when closed.
+When it was opened from a search hit, `chosen_message_id` names the message that matched, so
+the opener can make that message's branch the active one (a hit may be in any branch).
 The app also learns of renames and deletions as they happen (`Renamed` / `Deleted` messages
 bubble to it), e.g. to retitle or replace the conversation it has open.
 
@@ -148,6 +150,9 @@ class ConversationsScreen(ModalScreen[str | None]):
         self.deleted_ids: set[str] = set()
         self.renamed: dict[str, str] = {}
         self.loaded = asyncio.Event()
+        # conversation id -> the message its search hit shows (while search results are shown)
+        self.hit_messages: dict[str, str] = {}
+        self.chosen_message_id: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="conversations"):
@@ -173,9 +178,11 @@ class ConversationsScreen(ModalScreen[str | None]):
     @work(exclusive=True, group="conversations-load")
     async def _load(self, query: str) -> None:
         try:
+            hit_messages: dict[str, str] = {}
             if query:
                 hits = await asyncio.to_thread(self._search_store, query)
                 options = [self._hit_option(hit) for hit in hits]
+                hit_messages = {h.conversation_id: h.message_id for h in hits if h.message_id}
             else:
                 summaries = await asyncio.to_thread(self.store.list)
                 options = [self._summary_option(summary) for summary in summaries]
@@ -185,6 +192,7 @@ class ConversationsScreen(ModalScreen[str | None]):
             return
         if query != self.query_text:
             return
+        self.hit_messages = hit_messages
         self._show_options(options, query)
 
     def _search_store(self, query: str) -> list[SearchHit]:
@@ -275,7 +283,12 @@ class ConversationsScreen(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         if event.option.id is not None:
-            self.dismiss(event.option.id)
+            self._choose(event.option.id)
+
+    def _choose(self, conversation_id: str) -> None:
+        """Dismiss with the conversation; from a search hit, remember the message it matched."""
+        self.chosen_message_id = self.hit_messages.get(conversation_id)
+        self.dismiss(conversation_id)
 
     # -- actions --------------------------------------------------------------------------------
 
@@ -294,7 +307,7 @@ class ConversationsScreen(ModalScreen[str | None]):
     def action_open(self) -> None:
         conversation_id = self._highlighted_id()
         if conversation_id is not None:
-            self.dismiss(conversation_id)
+            self._choose(conversation_id)
 
     def action_new_chat(self) -> None:
         if self.allow_new:

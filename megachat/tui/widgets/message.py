@@ -25,20 +25,26 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.await_complete import AwaitComplete
 from textual.containers import Vertical
 from textual.content import Content
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
+from megachat.chat.conversation import text_of
+from megachat.chat.tokens import format_usage
 from megachat.sanitize import clean
+from megachat.tui.keymap import MESSAGE_KEYS, bindings
 from megachat.tui.widgets.stream_markdown import StreamingMarkdown, split_blocks
 
 if TYPE_CHECKING:
     from megachat.chat.conversation import ChatMessage
 
 __all__ = [
+    "Branch",
     "MessageWidget",
     "ReplyWidget",
     "ThinkingSection",
     "ToolUseSection",
+    "branch_label",
     "code_blocks",
     "describe_image",
     "plain_text",
@@ -213,18 +219,49 @@ def _section_for(role: str, block: dict, message: ChatMessage | None = None) -> 
     return _line(f"[{kind} block]", "other-block")
 
 
-def _header_content(message: ChatMessage, streaming: bool = False) -> Content:
+Branch = tuple[int, int]
+"""Which version of its turn a message is: (position from 1, how many versions)."""
+
+
+def branch_label(branch: Branch | None) -> str:
+    """`‹ 2/3 ›` for the second of three versions; "" when the turn has only one."""
+    if branch is None or branch[1] < 2:
+        return ""
+    return f"‹ {branch[0]}/{branch[1]} ›"
+
+
+def _header_content(
+    message: ChatMessage, streaming: bool = False, branch: Branch | None = None
+) -> Content:
+    label = branch_label(branch)
     if message.role == "user":
-        return Content("You")
+        return Content(f"You · {label}" if label else "You")
     parts = ["Assistant"]
+    if label:
+        parts.append(label)
     if message.model:
         parts.append(clean(str(message.model)))
     if streaming:
         parts.append("…")
-    usage = message.usage or {}
-    if not streaming and usage.get("output_tokens") is not None:
-        parts.append(f"{usage.get('input_tokens', '?')} in / {usage['output_tokens']} out")
+    figures = None if streaming else format_usage(message.usage)
+    if figures:
+        parts.append(figures)
     return Content(" · ".join(parts))
+
+
+def unanswered_note(app: Any = None) -> str:
+    """The marker under an unanswered user turn, naming the key that retries (as bound)."""
+    from textual.keys import format_key
+
+    from megachat.chat.conversation import UNANSWERED_NOTE
+    from megachat.tui.keymap import ALL_KEYS
+
+    keys = next(spec.keys for spec in ALL_KEYS if spec.id == "retry")
+    keys = (getattr(app, "keymap_overrides", None) or {}).get("retry", keys)
+    shown = format_key(keys.split(",")[0]) if keys else "retry"
+    if shown[:1] == "f" and shown[1:].isdigit():
+        shown = shown.upper()  # F5, as the README and the help say
+    return f"{UNANSWERED_NOTE} — {shown} retries"
 
 
 def plain_text(message: ChatMessage) -> str:
@@ -252,27 +289,75 @@ def code_blocks(message: ChatMessage) -> list[str]:
     Found by the same block splitter that draws them (fenced with any number of backticks or
     tildes, or indented; Markdown only up to its budget), so "code block 2 of 3" is the second one
     the user sees, and a huge reply costs no more to search than to draw."""
-    text = "\n\n".join(
-        clean(str(b.get("text", "")))
-        for b in message.content or []
-        if isinstance(b, dict) and b.get("type") == "text"
-    )
+    text = clean(text_of(message.content or []))
     if "```" not in text and "~~~" not in text and "    " not in text and "\t" not in text:
         return []
     return [code for block in split_blocks(text) for code in block.code()]
 
 
 class MessageWidget(Vertical, can_focus=True):
-    """A finished turn (user or assistant). Focusable so the app can copy it."""
+    """A finished turn (user or assistant). Focusable so the app can copy it and walk its
+    versions: the branch keys post `SwitchBranch` / `DeleteBranch` for the screen to act on."""
 
     DEFAULT_CSS = Path(__file__).with_name("message.tcss").read_text(encoding="utf-8")
+    BINDINGS = bindings(MESSAGE_KEYS)
 
-    def __init__(self, message: ChatMessage, *, id: str | None = None) -> None:
+    class SwitchBranch(Message):
+        """Show the previous (step -1) or next (+1) version of `message` and the path under it."""
+
+        def __init__(self, message: ChatMessage, step: int) -> None:
+            super().__init__()
+            self.message = message
+            self.step = step
+
+    class DeleteBranch(Message):
+        """Delete this version of a turn and everything under it (the screen asks first)."""
+
+        def __init__(self, message: ChatMessage) -> None:
+            super().__init__()
+            self.message = message
+
+    def __init__(
+        self, message: ChatMessage, *, id: str | None = None, branch: Branch | None = None
+    ) -> None:
         role = message.role if message.role in ("user", "assistant") else "assistant"
         super().__init__(id=id, classes=f"message -{role}")
         self.message = message
-        self._header = Static(_header_content(message), classes="message-header", markup=False)
+        self.branch = branch
+        self._header = Static(
+            _header_content(message, branch=branch), classes="message-header", markup=False
+        )
         self._badge: Static | None = None
+        self._unanswered: Static | None = None
+
+    def set_branch(self, branch: Branch | None) -> None:
+        """Show which version of its turn this message is (the tree changed around it)."""
+        if branch != self.branch:
+            self.branch = branch
+            self._header.update(self._header_now())
+            self.refresh_bindings()
+
+    def _header_now(self) -> Content:
+        return _header_content(self.message, branch=self.branch)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The version keys show (and act) only where there is another version to go to."""
+        if action == "branch":
+            position, count = self.branch or (1, 1)
+            step = parameters[0] if parameters else 0
+            target = position + (step if isinstance(step, int) else 0)
+            if count < 2:
+                return False
+            return True if 1 <= target <= count else None  # None: shown dimmed at either end
+        return True
+
+    def action_branch(self, step: int) -> None:
+        """Ask the screen for the previous (-1) / next (+1) version of this turn."""
+        self.post_message(self.SwitchBranch(self.message, step))
+
+    def action_delete_branch(self) -> None:
+        """Ask the screen to delete this version and everything under it."""
+        self.post_message(self.DeleteBranch(self.message))
 
     def compose(self):
         yield self._header
@@ -287,6 +372,25 @@ class MessageWidget(Vertical, can_focus=True):
     def _make_badge(self, status: str) -> Static:
         self.add_class(f"-status-{status}")
         return Static(Content(STATUS_BADGES[status]), classes=f"status-badge -{status}")
+
+    @property
+    def unanswered(self) -> bool:
+        """True while the "not answered" marker shows under this (user) turn."""
+        return self._unanswered is not None
+
+    def set_unanswered(self, unanswered: bool) -> None:
+        """Show or drop the marker of a user turn no reply answers (Conversation.unanswered):
+        its request failed before a reply began, so it must not look answered-but-empty."""
+        if unanswered and self._unanswered is None and self.message.role == "user":
+            self._unanswered = Static(
+                Content(unanswered_note(self.app)), classes="status-badge -unanswered"
+            )
+            self.add_class("-status-unanswered")
+            self.mount(self._unanswered)
+        elif not unanswered and self._unanswered is not None:
+            self._unanswered.remove()
+            self._unanswered = None
+            self.remove_class("-status-unanswered")
 
     # ---- what the app copies --------------------------------------------------------------------
 
@@ -317,10 +421,12 @@ class ReplyWidget(MessageWidget):
 
     frame_interval: ClassVar[float] = FRAME_INTERVAL
 
-    def __init__(self, message: ChatMessage, *, id: str | None = None) -> None:
-        super().__init__(message, id=id)
+    def __init__(
+        self, message: ChatMessage, *, id: str | None = None, branch: Branch | None = None
+    ) -> None:
+        super().__init__(message, id=id, branch=branch)
         self.add_class("-streaming")
-        self._header.update(_header_content(message, streaming=True))
+        self._header.update(_header_content(message, streaming=True, branch=branch))
         self._blocks: list[_Pending] = []
         self._by_index: dict[int, _Pending] = {}
         self._current_text: _Pending | None = None
@@ -333,6 +439,9 @@ class ReplyWidget(MessageWidget):
 
     def compose(self):
         yield self._header
+
+    def _header_now(self) -> Content:
+        return _header_content(self.message, streaming=self._final is None, branch=self.branch)
 
     def on_mount(self) -> None:
         self.run_worker(self._writer(), group="reply-writer")
@@ -534,7 +643,7 @@ class ReplyWidget(MessageWidget):
                     await block.widget.remove()
                     block.widget = None
             await self.mount_all([_section_for("assistant", b) for b in content])
-        self._header.update(_header_content(message))
+        self._header.update(self._header_now())
         self.remove_class("-streaming")
         status = getattr(message, "status", "complete")
         if status in STATUS_BADGES and status != "streaming" and self._badge is None:

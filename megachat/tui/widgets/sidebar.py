@@ -1,32 +1,60 @@
 """The settings sidebar: model, temperature, max tokens, prefill, system prompt, token figures.
 
-The widgets here only hold values; the main screen listens to their Changed messages and applies
-them to the conversation (from the next turn on). Model names come from the server and are
-untrusted, so they are shown as `Content`; the figures line is built from numbers only.
+The sidebar owns its inputs: a user's change is posted as one `Sidebar.Changed` (which setting,
+its new value) and the screen applies it to the conversation (from the next turn on); screens
+call its methods (`load`, `apply_preset`, `focus_system`) rather than reach into its children.
+Model names come from the server and are untrusted, so they are shown as `Content`; the figures
+line is built from numbers only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.validation import Integer, Number
+from textual.message import Message
+from textual.validation import Function, Integer
 from textual.widgets import Input, Label, Select, Static, TextArea
 
+from megachat.chat.conversation import TEMPERATURE_ALLOWED, parse_temperature
+from megachat.chat.tokens import format_usage
+from megachat.config import MAX_MAX_TOKENS
 from megachat.sanitize import clean
 
-MAX_TOKENS_LIMIT = 1_000_000
+MAX_TOKENS_LIMIT = MAX_MAX_TOKENS  # the `max_tokens` setting's own limit
+
+
+def _temperature_ok(text: str) -> bool:
+    """Marks the input invalid by the same rule that refuses to send (chat's)."""
+    try:
+        parse_temperature(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _option(model: str) -> tuple[Content, str]:
     return Content(clean(model) or "?"), model
 
 
+Setting = Literal["model", "temperature", "max_tokens", "system", "prefill"]
+
+
 class Sidebar(VerticalScroll):
     """Per-conversation request settings and the draft/usage figures."""
+
+    @dataclass
+    class Changed(Message):
+        """The user changed a setting to a valid value (an invalid one is shown, not posted)."""
+
+        sidebar: Sidebar
+        setting: Setting
+        value: Any
 
     DEFAULT_CSS = """
     Sidebar {
@@ -79,7 +107,7 @@ class Sidebar(VerticalScroll):
         yield Input(
             placeholder="default",
             id="temperature",
-            validators=[Number(minimum=0.0, maximum=1.0)],
+            validators=[Function(_temperature_ok, f"temperature must be {TEMPERATURE_ALLOWED}")],
             valid_empty=True,
             compact=True,
         )
@@ -112,16 +140,7 @@ class Sidebar(VerticalScroll):
 
     def temperature(self) -> float | None:
         """The temperature to send; None when blank. ValueError when it is not in 0..1."""
-        text = self.query_one("#temperature", Input).value.strip()
-        if not text:
-            return None
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError("Temperature must be a number between 0 and 1") from None
-        if not 0.0 <= value <= 1.0 or value != value:
-            raise ValueError("Temperature must be between 0 and 1")
-        return value
+        return parse_temperature(self.query_one("#temperature", Input).value)
 
     def max_tokens(self) -> int:
         """The max_tokens to send. ValueError when it is not a positive integer."""
@@ -142,7 +161,56 @@ class Sidebar(VerticalScroll):
     def system(self) -> str:
         return self.query_one("#system", TextArea).text
 
+    # -- the user's changes, posted as one message -----------------------------------------------
+
+    @on(Select.Changed, "#model")
+    def _model_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is not Select.NULL:
+            self.post_message(self.Changed(self, "model", str(event.value)))
+
+    @on(Input.Changed, "#temperature")
+    def _temperature_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        try:
+            value = self.temperature()
+        except ValueError:
+            return  # shown as invalid; sending is refused until it is fixed
+        self.post_message(self.Changed(self, "temperature", value))
+
+    @on(Input.Changed, "#max-tokens")
+    def _max_tokens_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        try:
+            value = self.max_tokens()
+        except ValueError:
+            return
+        self.post_message(self.Changed(self, "max_tokens", value))
+
+    @on(Input.Changed, "#prefill")
+    def _prefill_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self, "prefill", event.value))
+
+    @on(TextArea.Changed, "#system")
+    def _system_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self, "system", event.text_area.text))
+
     # -- updates ------------------------------------------------------------------------------
+
+    def apply_preset(self, *, system: str, temperature: float | None, prefill: str) -> None:
+        """Show a preset's values (posted as the user's changes: they apply from the next turn)."""
+        self.query_one("#system", TextArea).load_text(system)
+        self.query_one("#temperature", Input).value = (
+            "" if temperature is None else f"{temperature:g}"
+        )
+        self.query_one("#prefill", Input).value = prefill
+
+    def focus_system(self) -> None:
+        """Show the sidebar and put the cursor in the system prompt."""
+        self.remove_class("-hidden")
+        self.query_one("#system", TextArea).focus()
 
     def load(self, conversation: Any, *, prefill: str | None = None) -> None:
         """Show `conversation`'s settings without reporting them as user changes."""
@@ -181,10 +249,9 @@ class Sidebar(VerticalScroll):
         self, *, draft_tokens: int, usage: dict | None, warning: str | None = None
     ) -> None:
         lines = [f"Draft ≈ {draft_tokens:,} tokens"]
-        if usage:
-            used_in = int(usage.get("input_tokens") or 0)
-            used_out = int(usage.get("output_tokens") or 0)
-            lines.append(f"Last reply: {used_in:,} in · {used_out:,} out")
+        figures = format_usage(usage)
+        if figures:
+            lines.append(f"Last reply: {figures}")
         self.query_one("#figures", Static).update(Content("\n".join(lines)))
         warning_widget = self.query_one("#warning", Static)
         warning_widget.update(Content(clean(warning or "")))

@@ -1,0 +1,368 @@
+"""ChatSession: the rules of a chat, one copy for both faces (the TUI and `megachat ask`).
+
+A session owns the open conversation, the store and (through a factory) the API client. It
+opens, starts and switches conversations; sends, regenerates, edits, retries and cancels turns;
+walks and deletes branches. A face maps keys or options to these calls and outcomes to output:
+
+    session = ChatSession(store, app.client, new_conversation=defaults)
+    outcome = await session.send("Hello", prefill="", on_event=show)
+    match outcome:
+        case Finished(): ...
+        case Cancelled(): ...
+        case Failed(): ...            # word_failure(outcome, face=...) says it
+        case NotSent(): ...           # outcome.draft goes back to the prompt
+        case _: assert_never(outcome)
+
+History is a tree (megachat.chat.conversation): regenerate, edit and retry add a sibling; the
+only way anything is removed is `delete_branch`. What is sent is the active path.
+
+No Textual, no httpx: the client object is made by the face (`client` is a callable returning
+it, called once per turn, so a face can swap the key between turns).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
+
+from megachat.chat.conversation import ChatMessage, Conversation
+from megachat.chat.outcomes import (
+    Cancelled,
+    Draft,
+    Failed,
+    Finished,
+    NothingToDo,
+    NotSent,
+    Outcome,
+    SessionBusy,
+)
+from megachat.chat.turn import ReplyFinished, Turn, TurnEvent
+
+if TYPE_CHECKING:
+    from megachat.api import MessagesClient
+    from megachat.chat.images import PreparedImage
+    from megachat.chat.store import Store
+    from megachat.redact import Secrets
+
+EventSink = Callable[[TurnEvent], Awaitable[None] | None]
+
+
+class ChatSession:
+    """One open conversation and the turns on it; one turn at a time."""
+
+    def __init__(
+        self,
+        store: Store | None,
+        client: Callable[[], MessagesClient],
+        *,
+        new_conversation: Callable[[], Conversation] = Conversation,
+        secrets: Secrets | None = None,
+        save: bool = True,
+    ) -> None:
+        self.store = store  # conversations are opened from it
+        # where turns, settings and the active branch are written; None: nowhere (`--no-save`)
+        self.writer = store if save else None
+        self._client = client
+        self._new_conversation = new_conversation
+        self._secrets = secrets
+        self.conversation: Conversation = new_conversation()
+        self._running = False
+        self._task: asyncio.Task[ReplyFinished | None] | None = None
+        self._turn: Turn | None = None
+        self._cancel_requested = False
+        # Called when a turn changed the active path before its reply (the new user turn is on
+        # it, or an old reply left it): a face re-shows `conversation.messages` then.
+        self.on_path_change: Callable[[], Awaitable[None] | None] | None = None
+
+    # -- which conversation ----------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """A turn is under way (from the call until its outcome)."""
+        return self._running
+
+    @property
+    def streaming_reply(self) -> ChatMessage | None:
+        """The reply being streamed right now, once it has begun."""
+        return self._turn.message if self._turn is not None else None
+
+    def open(self, conversation_id: str, *, message_id: str | None = None) -> Conversation:
+        """Open a stored conversation (store errors propagate: ConversationNotFound, ...).
+
+        With `message_id` (a search hit), the branch holding that message becomes the active one.
+        """
+        self._refuse_while_busy()
+        assert self.store is not None, "open() needs a store"
+        conversation = self.store.get(conversation_id)
+        self.conversation = conversation
+        if message_id is not None and conversation.get(message_id) is not None:
+            conversation.switch_to(message_id)
+            self._persist_active()
+        return conversation
+
+    def open_latest(self) -> Conversation | None:
+        """Open the most recently updated conversation; None (nothing changes) when none."""
+        assert self.store is not None, "open_latest() needs a store"
+        latest = self.store.latest_id()
+        return None if latest is None else self.open(latest)
+
+    def new(self, conversation: Conversation | None = None) -> Conversation:
+        """Start a new conversation (the defaults, or the one given); stored on its first send."""
+        self._refuse_while_busy()
+        self.conversation = conversation if conversation is not None else self._new_conversation()
+        return self.conversation
+
+    def save_settings(self) -> None:
+        """Store the conversation's settings and title, once it is stored (new chats: on send)."""
+        if self.writer is not None and self.conversation.messages:
+            self.writer.save(self.conversation)
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        text: str,
+        images: Iterable[PreparedImage] = (),
+        *,
+        prefill: str = "",
+        stream: bool = True,
+        on_event: EventSink | None = None,
+    ) -> Outcome:
+        """A new user turn at the end of the active path, and its reply.
+
+        When the path ends in a user turn left unanswered (its request failed), the new message
+        goes beside it as another version instead of under it: two user turns in a row would be
+        merged into one request turn, silently. The unanswered one stays, a branch of its own."""
+        draft = Draft(text, tuple(images))
+        if self._running:
+            return NotSent(SessionBusy(), draft)
+        unanswered = self.conversation.unanswered()
+        try:
+            if unanswered is not None:
+                user = self.conversation.branch_user(unanswered, text, draft.images)
+            else:
+                user = self.conversation.add_user(text, draft.images)
+        except ValueError as exc:  # an empty message
+            return NotSent(exc, draft)
+        return await self._run(prefill, stream, on_event, user=user, draft=draft)
+
+    async def edit(
+        self,
+        message: ChatMessage,
+        text: str,
+        images: Iterable[PreparedImage] = (),
+        *,
+        prefill: str = "",
+        stream: bool = True,
+        on_event: EventSink | None = None,
+    ) -> Outcome:
+        """A new version of the user turn `message` (a sibling, its reply under it)."""
+        draft = Draft(text, tuple(images))
+        if self._running:
+            return NotSent(SessionBusy(), draft)
+        if message.role != "user":
+            return NotSent(NothingToDo("Only your own messages can be edited."), draft)
+        try:
+            user = self.conversation.branch_user(message, text, draft.images)
+        except ValueError as exc:
+            return NotSent(exc, draft)
+        return await self._run(prefill, stream, on_event, user=user, draft=draft)
+
+    def begin_edit(self, message: ChatMessage | None = None) -> Draft:
+        """Edit in the prompt: the active path ends before `message` (default: the last user
+        turn), so the next `send` is its new version; returns its text and images as a draft.
+        Nothing is removed: the old version stays a branch."""
+        self._refuse_while_busy()
+        message = message or self.conversation.last("user")
+        if message is None or message.role != "user":
+            raise NothingToDo("No message to edit yet.")
+        self.conversation.branch_reply(message)
+        images = [_image_from_block(b, message.image_name(b)) for b in message.images()]
+        return Draft(message.text(), tuple(i for i in images if i is not None))
+
+    async def regenerate(
+        self, *, prefill: str = "", stream: bool = True, on_event: EventSink | None = None
+    ) -> Outcome:
+        """Ask again: a new reply beside the last one (which is kept as a branch)."""
+        return await self._resend("regenerate", prefill, stream, on_event)
+
+    async def retry(
+        self, *, prefill: str = "", stream: bool = True, on_event: EventSink | None = None
+    ) -> Outcome:
+        """After an error or a cancel: send the active path again; a reply there is kept as a
+        branch and the new one goes beside it (a user turn left unanswered is simply answered)."""
+        return await self._resend("retry", prefill, stream, on_event)
+
+    def cancel(self) -> bool:
+        """Stop the reply in progress (its text so far is kept, "cancelled"); False if none."""
+        task = self._task
+        if task is None or task.done():
+            return False
+        self._cancel_requested = True
+        task.cancel()
+        return True
+
+    # -- branches ------------------------------------------------------------------------------
+
+    def switch_branch(self, message: ChatMessage, step: int) -> ChatMessage | None:
+        """Show the previous (-1) / next (+1) version of `message` and the path under it, down to
+        the leaf last used there; returns that sibling (None past either end: nothing changes).
+        The new active path is `self.conversation.messages`. While a reply streams this works
+        once the reply has begun (it keeps streaming into its own branch)."""
+        if self._running and self.streaming_reply is None:
+            raise SessionBusy()
+        target = self.conversation.sibling(message, step)
+        if target is None:
+            return None
+        self.conversation.switch_to(target.id)
+        self._persist_active()
+        return target
+
+    def delete_branch(self, message: ChatMessage) -> list[ChatMessage]:
+        """Remove `message` and everything under it, in the store and here; returns what was
+        removed. On the active path, the path moves to a sibling (else ends at the parent)."""
+        self._refuse_while_busy()
+        conversation = self.conversation
+        if self.writer is not None and self._stored():
+            self.writer.delete_branch(conversation.id, message.id)
+        removed = conversation.delete_branch(message.id)
+        self._persist_active()
+        return removed
+
+    # -- the turn ----------------------------------------------------------------------------------
+
+    async def _resend(
+        self, label: str, prefill: str, stream: bool, on_event: EventSink | None
+    ) -> Outcome:
+        if self._running:
+            return NotSent(SessionBusy())
+        last = self.conversation.messages[-1] if self.conversation.messages else None
+        if last is None:
+            return NotSent(NothingToDo(f"Nothing to {label} yet."))
+        if last.role == "assistant":
+            self.conversation.branch_reply(last)
+        return await self._run(prefill, stream, on_event, restore=last)
+
+    async def _run(
+        self,
+        prefill: str,
+        stream: bool,
+        on_event: EventSink | None,
+        *,
+        user: ChatMessage | None = None,
+        draft: Draft | None = None,
+        restore: ChatMessage | None = None,
+    ) -> Outcome:
+        """One Turn. Before the user turn is stored, a failure is NotSent (the draft comes back,
+        the path is as it was); after, it is Failed (the user turn stays, ready to retry)."""
+        self._running = True
+        conversation = self.conversation
+        try:
+            await self._path_changed()
+            try:
+                client = self._client()
+                if self.writer is not None:
+                    self.writer.save(conversation)  # the user turn, before any request
+            except Exception as exc:  # any reason it could not go out: the user gets it back
+                if user is not None:
+                    conversation.delete_branch(user.id)
+                if restore is not None:
+                    conversation.switch_to(restore.id)
+                await self._path_changed()
+                return NotSent(exc, draft)
+            turn = Turn(
+                conversation,
+                client,
+                self.writer,
+                prefill=prefill,
+                stream=stream,
+                secrets=self._secrets,
+            )
+            return await self._stream(turn, on_event)
+        finally:
+            self._running = False
+
+    async def _stream(self, turn: Turn, on_event: EventSink | None) -> Outcome:
+        """Run the turn in its own task, so that `cancel()` stops this turn and nothing else."""
+        self._turn = turn
+        self._cancel_requested = False
+        task = asyncio.create_task(_consume(turn, on_event), name="megachat-session-turn")
+        self._task = task
+        try:
+            finished = await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._cancel_requested and (current is None or not current.cancelling()):
+                return Cancelled(turn.message)
+            raise  # the caller itself was cancelled (Ctrl+C, the app closing)
+        except Exception as exc:  # the turn's error, as an outcome (Turn kept the partial reply)
+            return Failed(exc, turn.message, turn.skipped_events, turn.prefill)
+        finally:
+            self._task = None
+            self._turn = None
+            if turn.message is not None and self.conversation.active_leaf_id != turn.message.id:
+                self._persist_active(quiet=True)  # switched away mid-stream: keep what is shown
+        assert finished is not None
+        message = finished.message
+        return Finished(message, message.status, finished.response, finished.skipped_events)
+
+    async def _path_changed(self) -> None:
+        if self.on_path_change is not None:
+            result = self.on_path_change()
+            if inspect.isawaitable(result):
+                await result
+
+    # -- store ---------------------------------------------------------------------------------
+
+    def _stored(self) -> bool:
+        return self.store is not None and self.store.exists(self.conversation.id)
+
+    def _persist_active(self, *, quiet: bool = False) -> None:
+        """Remember the active path in the store (a conversation never stored has none)."""
+        from megachat.chat.store import StoreError
+
+        leaf = self.conversation.active_leaf_id
+        if self.writer is None:
+            return
+        try:
+            if self._stored():
+                self.writer.set_active(self.conversation.id, leaf)
+        except StoreError:
+            if not quiet:
+                raise  # after a turn: the turn's own outcome says what went wrong
+
+    def _refuse_while_busy(self) -> None:
+        if self._running:
+            raise SessionBusy()
+
+
+async def _consume(turn: Turn, on_event: EventSink | None) -> ReplyFinished | None:
+    """Pass every event to the face; the last ReplyFinished is the turn's result."""
+    finished = None
+    async for event in turn.events():
+        if isinstance(event, ReplyFinished):
+            finished = event
+        if on_event is not None:
+            result = on_event(event)
+            if inspect.isawaitable(result):
+                await result
+    return finished
+
+
+def _image_from_block(block: dict, name: str | None = None) -> PreparedImage | None:
+    """Rebuild an attachment from a stored image block (to edit its message), under the file
+    name it was first attached with when known; None when it cannot be rebuilt."""
+    from megachat.chat.images import ImageError, prepare_image_bytes
+
+    source = block.get("source") or {}
+    if source.get("type") != "base64":
+        return None
+    try:
+        data = base64.b64decode(source.get("data") or "", validate=True)
+        return prepare_image_bytes(data, name or "image")
+    except (binascii.Error, ValueError, ImageError):
+        return None
