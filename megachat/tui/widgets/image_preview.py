@@ -256,10 +256,14 @@ class ImagePreview(Vertical):
         super().__init__(id=id, classes=classes)
         self.path: Path | None = None
         self.result: PreviewResult | None = None
+        # Held, not queried: a preview may land while the picker is being closed, when its
+        # children are already gone from the DOM; updating a detached Static is harmless.
+        self._picture = Static(id="preview-picture")
+        self._info = Static(Content("No file selected"), id="preview-info")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="preview-picture")
-        yield Static(Content("No file selected"), id="preview-info")
+        yield self._picture
+        yield self._info
 
     def show(self, path: Path | None) -> None:
         """Preview `path` (None clears); decoding happens in a worker, newest request wins."""
@@ -278,8 +282,7 @@ class ImagePreview(Vertical):
 
     @work(exclusive=True, group="image-preview")
     async def _load(self, path: Path) -> None:
-        picture = self.query_one("#preview-picture", Static)
-        size = picture.content_size
+        size = self._picture.content_size
         background = self.background_colors[1].rgb
         result = await _in_daemon_thread(render_preview, path, size.width, size.height, background)
         if path != self.path:
@@ -290,8 +293,8 @@ class ImagePreview(Vertical):
 
     def _set(self, info: Content, image: HalfBlockImage | None, *, error: bool) -> None:
         self.set_class(error, "-error")
-        self.query_one("#preview-info", Static).update(info)
-        self.query_one("#preview-picture", Static).update(image if image is not None else "")
+        self._info.update(info)
+        self._picture.update(image if image is not None else "")
 
     class Loaded(Message):
         """A preview finished loading (tests and the picker can wait for it)."""
