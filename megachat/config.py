@@ -117,7 +117,7 @@ class _Rule:
     def allowed(self) -> str:
         """What the setting accepts, for messages: "an integer from 0 to 10"."""
         if self.kind == "temperature":
-            from megachat.chat.conversation import TEMPERATURE_ALLOWED
+            from megachat.chat.temperature import TEMPERATURE_ALLOWED
 
             return TEMPERATURE_ALLOWED
         if self.kind not in ("int", "float"):
@@ -143,7 +143,7 @@ class _Rule:
                 value = float(value)
         elif self.kind == "temperature":
             # the one temperature rule lives with the request it shapes
-            from megachat.chat.conversation import check_temperature
+            from megachat.chat.temperature import check_temperature
 
             try:
                 value = check_temperature(value)

@@ -20,6 +20,7 @@ from typing import Literal
 
 from megachat.chat.ids import new_id
 from megachat.chat.images import PreparedImage, image_block
+from megachat.chat.temperature import check_temperature  # the one rule lives there
 from megachat.config import DEFAULT_MAX_TOKENS  # its one home: the settings default
 
 Role = Literal["user", "assistant"]
@@ -49,37 +50,6 @@ def title_from(text: str) -> str:
                 line = line[: TITLE_LENGTH - 1].rstrip() + "…"
             return line
     return ""
-
-
-TEMPERATURE_ALLOWED = "a number from 0 to 1"
-
-
-def check_temperature(value: float | None) -> float | None:
-    """None (unset) or a number in 0..1 (the API's range); ValueError otherwise.
-
-    The one temperature rule: the settings file, `config set`, `ask -t`, presets, the sidebar
-    and every request all go through it.
-    """
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not 0.0 <= float(value) <= 1.0  # NaN fails this too
-    ):
-        raise ValueError(f"temperature must be {TEMPERATURE_ALLOWED}, not {value!r}")
-    return float(value)
-
-
-def parse_temperature(text: str) -> float | None:
-    """A typed temperature (sidebar, command line): blank is None (the server's default)."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return check_temperature(float(text))
-    except ValueError:
-        raise ValueError(f"temperature must be {TEMPERATURE_ALLOWED}, not {text[:40]!r}") from None
 
 
 def prefill_sent(prefill: str) -> str:

@@ -10,13 +10,9 @@ import math
 import pytest
 
 from megachat import config
-from megachat.chat.conversation import (
-    UNANSWERED_NOTE,
-    Conversation,
-    check_temperature,
-    parse_temperature,
-)
+from megachat.chat.conversation import UNANSWERED_NOTE, Conversation
 from megachat.chat.export import to_json, to_markdown
+from megachat.chat.temperature import check_temperature, parse_temperature
 from megachat.chat.tokens import format_usage
 from megachat.cli.parser import temperature as cli_temperature
 

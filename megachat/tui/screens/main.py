@@ -25,16 +25,6 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
-from megachat.chat.outcomes import (
-    KEY_REFUSED,
-    Cancelled,
-    Failed,
-    Finished,
-    NothingToDo,
-    NotSent,
-    SessionBusy,
-    word_failure,
-)
 from megachat.sanitize import clean
 from megachat.tui.keymap import MAIN_KEYS, bindings
 from megachat.tui.screens.main_branches import BranchActions
@@ -288,6 +278,8 @@ class MainScreen(
     async def _run_turn(self, operation: Operation, text: str | None, images: list[Any]) -> None:
         """Run one session turn and show its outcome. A draft that did not become a user turn
         (no key, refused, not stored) goes back to the prompt, in one place (`finally`)."""
+        from megachat.chat.outcomes import KEY_REFUSED, Failed
+
         assert self.session is not None
         status = self.query_one(StatusLine)
         unsent = (text, images) if text is not None else None
@@ -346,6 +338,16 @@ class MainScreen(
 
     async def _show_outcome(self, outcome: Outcome) -> tuple[str, list[Any]] | None:
         """Say how the turn ended; returns a draft to give back to the prompt, if any."""
+        from megachat.chat.outcomes import (
+            Cancelled,
+            Failed,
+            Finished,
+            NothingToDo,
+            NotSent,
+            SessionBusy,
+            word_failure,
+        )
+
         if isinstance(outcome, Cancelled | Failed):
             await self._finish_reply(outcome.message)
         match outcome:
@@ -421,6 +423,8 @@ class MainScreen(
         if self.query_one(PromptInput).text.strip():
             self.notify("Send or clear the current draft first.", markup=False)
             return
+        from megachat.chat.outcomes import NothingToDo
+
         try:
             draft = self.session.begin_edit()
         except NothingToDo as exc:

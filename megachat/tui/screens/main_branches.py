@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
-from megachat.chat.outcomes import SessionBusy
-from megachat.tui.widgets.message import Branch, MessageWidget
-
 if TYPE_CHECKING:
     from megachat.chat.conversation import ChatMessage, Conversation
     from megachat.tui.screens.main import MainScreen
+    from megachat.tui.widgets.message import Branch, MessageWidget  # after the first frame
 
     _Base = MainScreen
 else:
@@ -56,6 +54,7 @@ class BranchActions(_Base):
     async def on_message_widget_switch_branch(self, event: MessageWidget.SwitchBranch) -> None:
         """`[` / `]` on a focused message: show its previous / next version."""
         event.stop()
+        from megachat.chat.outcomes import SessionBusy
         from megachat.chat.store import StoreError
 
         session, view = self.session, self.view
@@ -114,6 +113,7 @@ class BranchActions(_Base):
 
     @work(group="branches", exclusive=True, exit_on_error=False)
     async def _delete_branch_flow(self, message: ChatMessage) -> None:
+        from megachat.chat.outcomes import SessionBusy
         from megachat.chat.store import StoreError
         from megachat.tui.screens import ConfirmScreen
 

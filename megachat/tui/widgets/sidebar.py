@@ -21,8 +21,7 @@ from textual.message import Message
 from textual.validation import Function, Integer
 from textual.widgets import Input, Label, Select, Static, TextArea
 
-from megachat.chat.conversation import TEMPERATURE_ALLOWED, parse_temperature
-from megachat.chat.tokens import format_usage
+from megachat.chat.temperature import TEMPERATURE_ALLOWED, parse_temperature
 from megachat.config import MAX_MAX_TOKENS
 from megachat.sanitize import clean
 
@@ -249,6 +248,8 @@ class Sidebar(VerticalScroll):
         self, *, draft_tokens: int, usage: dict | None, warning: str | None = None
     ) -> None:
         lines = [f"Draft ≈ {draft_tokens:,} tokens"]
+        from megachat.chat.tokens import format_usage  # chat.images with it: not in frame one
+
         figures = format_usage(usage)
         if figures:
             lines.append(f"Last reply: {figures}")
