@@ -66,7 +66,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     for hit in hits:
         d = _hit_dict(hit)
         title = one_line(d["title"] or "(untitled)", 50)
-        write(f"{d['conversation_id']}  {title}\n    {one_line(d['snippet'])}\n")
+        where = "" if hit.on_active_path else "  (in another version)"
+        write(f"{d['conversation_id']}  {title}{where}\n    {one_line(d['snippet'])}\n")
     return EXIT_OK
 
 
@@ -79,6 +80,7 @@ def _hit_dict(hit: Any) -> dict:
         "snippet": hit.snippet,
         "role": hit.role,
         "message_id": hit.message_id,
+        "on_active_path": hit.on_active_path,
         "updated_at": iso_time(hit.updated_at) if hit.updated_at else None,
     }
 

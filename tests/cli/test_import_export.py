@@ -169,8 +169,13 @@ def test_search_finds_text_in_every_branch(cli: CLI) -> None:
     hits = json.loads(cli.call("search", "--json", "lighthouse").stdout)
     assert [h["conversation_id"] for h in hits] == [conv_id]
     assert hits[0]["message_id"] is not None
+    assert hits[0]["on_active_path"] is False  # a reply that is not the version shown
     text = cli.call("search", "lighthouse").stdout
     assert text.startswith(conv_id) and "[Lighthouse]" in text
+    assert text.splitlines()[0].endswith("(in another version)")
+    (shown,) = json.loads(cli.call("search", "--json", "blue").stdout)
+    assert shown["on_active_path"] is True
+    assert "another version" not in cli.call("search", "blue").stdout
 
 
 def test_ask_regenerate_adds_a_sibling_reply(cli: CLI) -> None:
