@@ -16,3 +16,7 @@ DECODE_CHUNK = 64 << 10  # the most one network chunk may expand to at a time (g
 # One SSE line, and one event's data: real deltas are small (protocol.md §4.2), but a gateway may
 # send a whole long reply as one JSON-escaped delta, so the bound is generous.
 MAX_EVENT_BYTES = 4 << 20
+# A whole stream, as received: the longest reply (128k output tokens) is ~40k small events, about
+# 5 MB on the wire. A server that keeps sending valid deltas past this is not answering a request;
+# its text is held a few times over (the reply, the store's copy, the search index) until it ends.
+MAX_STREAM_BYTES = 16 << 20

@@ -11,6 +11,7 @@ from typing import Any
 from megachat.api.accumulate import Accumulator
 from megachat.api.errors import ResponseTooLarge, StreamInterrupted, make_stream_error
 from megachat.api.events import StreamEvent
+from megachat.api.limits import MAX_STREAM_BYTES
 from megachat.api.sse import EventTooLarge, SSEDecoder
 from megachat.api.types import Message
 
@@ -25,16 +26,33 @@ class StreamState:
     reply may be incomplete. (The official SDK raises its JSONDecodeError instead, ending the
     stream at the first broken line; skipping keeps the rest of the reply.)
 
-    A line or event over the SSE size limit sets ``failure`` (ResponseTooLarge with the partial
-    message): ``feed`` still returns the events completed before it, and the caller raises
-    ``failure`` once it has passed them on; ``feed`` and ``finish`` raise it after that.
+    A line or event over the SSE size limit, or a stream longer than ``max_bytes`` in all, sets
+    ``failure`` (ResponseTooLarge with the partial message): ``feed`` still returns the events
+    completed before it, and the caller raises ``failure`` once it has passed them on; ``feed``
+    and ``finish`` raise it after that.
     """
 
-    __slots__ = ("_acc", "_decoder", "failure", "request_id", "secret", "skipped_events")
+    __slots__ = (
+        "_acc",
+        "_decoder",
+        "_left",
+        "failure",
+        "max_bytes",
+        "request_id",
+        "secret",
+        "skipped_events",
+    )
 
     def __init__(
-        self, model: str | None = None, *, request_id: str | None = None, secret: str | None = None
+        self,
+        model: str | None = None,
+        *,
+        request_id: str | None = None,
+        secret: str | None = None,
+        max_bytes: int = MAX_STREAM_BYTES,
     ) -> None:
+        self.max_bytes = max_bytes
+        self._left = max_bytes  # bytes the stream may still bring
         self._decoder = SSEDecoder()
         self._acc = Accumulator(model)
         self.request_id = request_id
@@ -58,6 +76,7 @@ class StreamState:
             return out
         if self.failure is not None:
             raise self.failure
+        self._left -= len(chunk)
         too_large: EventTooLarge | None = None
         try:
             decoded = self._decoder.feed(chunk)
@@ -103,6 +122,12 @@ class StreamState:
         if too_large is not None and not acc.done:
             self.failure = ResponseTooLarge(
                 f"{too_large} (not a Messages API stream)", partial=acc.snapshot
+            )
+        elif self._left < 0 and not acc.done:
+            self.failure = ResponseTooLarge(
+                f"a stream over {self.max_bytes >> 20} MiB without its end (not a Messages API "
+                "stream)",
+                partial=acc.snapshot,
             )
         return out
 

@@ -17,6 +17,7 @@ import threading
 import pytest
 
 from tests.fakeserver import (
+    Reply,
     endless_line_reply,
     gzip_bomb_reply,
     message_events,
@@ -135,6 +136,27 @@ def test_an_sse_line_that_never_ends(mc: Sandbox, ordinary_rss: float) -> None:
     )
     assert result.stdout == TEXT + "\n"
     _kept(mc, "endless", TEXT)
+
+
+@pytest.mark.timeout(2 * DEADLINE + 30)  # before the fix it never ended: the watchdog kills it
+def test_valid_text_deltas_that_never_end(mc: Sandbox, ordinary_rss: float) -> None:
+    """Every event well-formed and small, but the stream has no end: it is cut at 16 MiB."""
+    head = message_events([{"type": "text", "text": TEXT}])[:-3]
+    delta = {"type": "content_block_delta", "index": 0}
+    delta["delta"] = {"type": "text_delta", "text": "y" * 65000}
+    mc.server.enqueue(Reply(sse=head, endless=sse_event(delta)))
+    result, rss = run_measured(mc, "ask", "never stop")
+    assert result.returncode == 1, result.stderr
+    # the text (16 MiB of it) is held a few times over, but the process no longer grows forever
+    assert rss <= ordinary_rss + 256, (rss, ordinary_rss)
+    assert one_error_line(result.stderr) == (
+        "megachat: error: response too large: a stream over 16 MiB without its end (not a "
+        "Messages API stream); the partial reply was saved; continue with `megachat ask -c`"
+    )
+    assert result.stdout.startswith(TEXT + "y" * 65000)
+    (user, reply) = mc.stored_messages()
+    assert user["text"] == "never stop" and reply["status"] == "interrupted"
+    assert reply["text"].startswith(TEXT) and 15 << 20 < len(reply["text"]) < 16 << 20
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "no-stream"])
