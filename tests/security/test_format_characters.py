@@ -84,3 +84,32 @@ def test_typed_joiners_reach_the_server_unchanged(tmp_path: Path, fake_server: F
     assert block["text"].endswith(f" {typed}") and block["text"].strip("zq") == f" {typed}"
     # and the sent message is shown with the family whole and the invisible ones made visible
     assert "a⟨U+200B⟩b".encode() in app.output and "⟨U+200E⟩!".encode() in app.output
+
+
+async def test_typed_joiners_in_the_system_prompt_are_kept(make_app, fake_server):
+    """The system prompt is edited in the same kind of text area as the prompt: typed format
+    characters reach the request's `system` unchanged (Textual's TextArea drops them). Keys are
+    posted as the terminal driver makes them (Pilot's press() loses a ZWJ key's character)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    typed = f"{FAMILY} a\u200bb \u05e9\u05dc\u05d5\u05dd\u200e!"
+    fake_server.enqueue(sse_text_reply("REPLYMARK"))
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = await ready(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        system = app.focused
+        assert system is not None and system.id == "system"
+        for character in typed:
+            system.post_message(events.Key(_character_to_key(character), character))
+        await settle(pilot)
+        assert system.text == typed
+        await pilot.press("ctrl+t")
+        await type_text(pilot, "hi")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert main.session is not None
+    (request,) = fake_server.requests_to()
+    assert request.json["system"] == typed

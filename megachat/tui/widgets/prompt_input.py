@@ -22,15 +22,14 @@ would run TextArea's handler twice (every paste was inserted twice).
 
 from __future__ import annotations
 
-import unicodedata
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from textual import events
 from textual.message import Message
-from textual.widgets import TextArea
 
 from megachat.tui.keymap import PROMPT_KEYS, bindings
+from megachat.tui.widgets.unicode_text_area import UnicodeTextArea
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 
@@ -60,7 +59,7 @@ def image_path_from_text(text: str) -> Path | None:
     return path
 
 
-class PromptInput(TextArea):
+class PromptInput(UnicodeTextArea):
     """Multi-line prompt; grows with its text up to a few lines (see prompt_input.tcss)."""
 
     BINDINGS = bindings(PROMPT_KEYS)
@@ -144,16 +143,8 @@ class PromptInput(TextArea):
             event.prevent_default()
             await self.run_action(binding.action)
             return
-        character = event.character
-        if character and not self.read_only and unicodedata.category(character) == "Cf":
-            # TextArea inserts only str.isprintable() keys, so it drops format characters: the
-            # ZWJs of 👨‍👩‍👧‍👦 (sent as four emoji), ZWNJ in Persian, a zero-width space.
-            # They are text the user typed: insert them as TextArea inserts any other character.
-            event.stop()
-            event.prevent_default()
-            self.replace(character, *self.selection, maintain_selection_offset=False)
-            return
-        # Not ours: Textual goes on to TextArea._on_key (inserting the character) by itself.
+        # Not a binding: Textual goes on to UnicodeTextArea._on_key (format characters), then
+        # TextArea._on_key (any other character) by itself.
 
     def action_submit(self) -> None:
         """Enter: send, or a newline while `held` (nothing typed is dropped either way)."""

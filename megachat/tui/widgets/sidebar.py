@@ -24,6 +24,7 @@ from textual.widgets import Input, Label, Select, Static, TextArea
 from megachat.chat.temperature import TEMPERATURE_ALLOWED, parse_temperature
 from megachat.config import MAX_MAX_TOKENS
 from megachat.sanitize import clean
+from megachat.tui.widgets.unicode_text_area import UnicodeTextArea
 
 MAX_TOKENS_LIMIT = MAX_MAX_TOKENS  # the `max_tokens` setting's own limit
 
@@ -120,7 +121,7 @@ class Sidebar(VerticalScroll):
         yield Label("Prefill")
         yield Input(placeholder="the reply starts with…", id="prefill", compact=True)
         yield Label("System prompt")
-        yield TextArea(
+        yield UnicodeTextArea(
             id="system",
             soft_wrap=True,
             tab_behavior="focus",
