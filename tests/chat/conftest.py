@@ -4,12 +4,27 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from megachat.api import MessagesClient
+from megachat.api.ratelimit import RateLimiter
 from megachat.chat.store import Store
+from tests.fakeserver import FakeServer
+
+
+@pytest.fixture
+async def client(fake_server: FakeServer) -> AsyncIterator[MessagesClient]:
+    """A client on the fake server: no retries, no rate limit (the session tests' client)."""
+    async with MessagesClient(
+        api_key="sk-session-test",
+        base_url=fake_server.base_url,
+        rate_limiter=RateLimiter(0),
+        max_retries=0,
+    ) as c:
+        yield c
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ partial reply; a draft that could not go out comes back whole; a 401 is an outco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,17 +34,6 @@ WORDS = [f"w{i} " for i in range(200)]
 
 def new_conversation() -> Conversation:
     return Conversation(model="claude-sonnet-4", max_tokens=100)
-
-
-@pytest.fixture
-async def client(fake_server: FakeServer) -> AsyncIterator[MessagesClient]:
-    async with MessagesClient(
-        api_key="sk-session-test",
-        base_url=fake_server.base_url,
-        rate_limiter=RateLimiter(0),
-        max_retries=0,
-    ) as c:
-        yield c
 
 
 @pytest.fixture

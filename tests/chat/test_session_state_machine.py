@@ -30,7 +30,7 @@ import itertools
 import shutil
 import tempfile
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -580,17 +580,6 @@ def test_session_state_machine(shared_server: FakeServer) -> None:
 # --------------------------------------------------------------------------- single operations
 # What tests/chat/test_session.py does not pin down: switching away mid-stream, images through
 # edit, retry after a cancel, --no-save, new(), prefill without streaming, deletes off the path.
-
-
-@pytest.fixture
-async def client(fake_server: FakeServer) -> AsyncIterator[MessagesClient]:
-    async with MessagesClient(
-        api_key="sk-session-test",
-        base_url=fake_server.base_url,
-        rate_limiter=RateLimiter(0),
-        max_retries=0,
-    ) as c:
-        yield c
 
 
 def _session(store: Store, client: MessagesClient, *, save: bool = True) -> ChatSession:

@@ -13,6 +13,7 @@ import pytest
 from megachat.chat.conversation import Conversation
 from megachat.chat.images import prepare_image_bytes
 from megachat.chat.store import Store
+from tests.chat.test_importing import normalized
 from tests.cli.conftest import CLI, messages_sent, png_bytes
 from tests.fakeserver import sse_text_reply
 
@@ -35,19 +36,6 @@ def seed_branches(cli: CLI) -> str:
     with Store(cli.data_dir / "megachat.db") as store:
         store.create(conv)
     return conv.id
-
-
-def normalized(export: dict) -> dict:
-    """An export with ids and times replaced by positions, to compare two exports."""
-    data = copy.deepcopy(export)
-    data.pop("id")
-    if "tree" in data:
-        index = {node["id"]: i for i, node in enumerate(data["tree"])}
-        for node in data["tree"]:
-            node["id"] = index[node["id"]]
-            node["parent_id"] = None if node["parent_id"] is None else index[node["parent_id"]]
-            node.pop("created_at")
-    return data
 
 
 def message_rows(cli: CLI) -> int:
