@@ -46,9 +46,6 @@ def describe_size(size: int) -> str:
 class FileRefusedError(OSError):
     """A file refused before it was read. The reason, worded to follow a name, is strerror."""
 
-    def __init__(self, code: int, reason: str) -> None:
-        super().__init__(code, reason)
-
     def __str__(self) -> str:
         return self.strerror or ""
 

@@ -45,12 +45,6 @@ def _redact(value: object, secrets: Iterable[str]) -> object:
     return value
 
 
-def unfinished_secret(text: str, secrets: Iterable[str | None]) -> int:
-    """How many characters at the end of `text` could be the start of a secret whose rest has
-    not arrived yet (0: none). Text that streams in pieces holds these back until it knows."""
-    return _unfinished(text, _usable(secrets))
-
-
 def _unfinished(text: str, secrets: Iterable[str]) -> int:
     longest = 0
     for secret in secrets:

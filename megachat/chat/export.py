@@ -144,14 +144,11 @@ def _branch_sections(conv: Conversation) -> list[str]:
     """Every branch off the active path, each once: "## Branch at message N (k/m)", then its
     turns down to the newest leaf under it. Branches off those branches follow, breadth first."""
     shown = {m.id for m in conv.messages}
-    # (first message's position in the conversation, 1-based; the path from there down)
-    queue: list[tuple[int, list[ChatMessage]]] = [(1, list(conv.messages))]
-    if not conv.messages:
-        queue = [(1, [])]
-        roots = conv.children(None)
-        if roots:
-            queue[0] = (1, [roots[-1]])
-            shown.add(roots[-1].id)
+    # (first message's position in the conversation, 1-based; the path from there down). With an
+    # empty active path (an edit of the first message begun), the roots are all branches.
+    queue: list[tuple[int, list[ChatMessage]]] = [
+        (1, list(conv.messages) or conv.children(None)[-1:])
+    ]
     lines: list[str] = []
     index = 0
     while index < len(queue):

@@ -115,7 +115,7 @@ def word_failure(
     read_timeout: float | None = None,
 ) -> Wording:
     """The one wording of a failed turn, for `megachat ask` (face "cli") and the TUI ("tui")."""
-    from megachat.api import APITimeoutError, AuthenticationError, StreamInterrupted
+    from megachat.api import APITimeoutError, StreamInterrupted
 
     exc = failed.error
     text = str(exc) or type(exc).__name__
@@ -130,7 +130,7 @@ def word_failure(
             "This conversation was deleted elsewhere: the reply stopped and nothing more of it "
             "is saved. What you see stays here; start a new chat to go on."
         )
-    if isinstance(exc, AuthenticationError):
+    if failed.key_refused:
         if face == "tui":
             return Wording(KEY_REFUSED)
         return Wording(text, "check MEGALLM_API_KEY or run `megachat key set`")

@@ -281,6 +281,7 @@ class ChatSession:
                 prefill=prefill,
                 stream=stream,
                 secrets=self._secrets,
+                user_stored=True,
             )
             return await self._stream(turn, on_event)
         finally:

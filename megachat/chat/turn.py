@@ -113,8 +113,12 @@ class Turn:
         prefill: str = "",
         stream: bool = True,
         secrets: Secrets | None = None,
+        user_stored: bool = False,
     ) -> None:
         self.conversation = conversation
+        # The caller has already stored the user turn (ChatSession does, so that a failure there
+        # gives the draft back): the turn then does not write the conversation a second time.
+        self._user_stored = user_stored
         self.client = client
         self.store = store
         self.prefill = prefill_sent(prefill)
@@ -365,7 +369,7 @@ class Turn:
 
     def _store_pending_user_turns(self) -> None:
         """Write the conversation (if new) and its unsaved messages before sending anything."""
-        if self.store is None:
+        if self.store is None or self._user_stored:
             return
         self.store.save(self.conversation)
 

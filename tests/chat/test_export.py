@@ -75,3 +75,14 @@ def test_markdown_image_name_is_literal(tmp_path: Path) -> None:
     md = to_markdown(conv)
     assert r"*[image: \*bold\* \[link\]\(x\) \`code\`.png, image/png, " in md
     assert "bold" not in json.dumps(to_json(conv))
+
+
+def test_all_branches_markdown_with_an_empty_active_path_shows_every_branch() -> None:
+    """An edit of the first message begun (the path ends before it): nothing is lost."""
+    conv = Conversation(model="m")
+    first = conv.add_user("First question")
+    conv.add_assistant("First answer", status="complete")
+    conv.branch_reply(first)  # the active path is now empty
+    assert conv.messages == []
+    text = to_markdown(conv, all_branches=True)
+    assert "First question" in text and "First answer" in text

@@ -231,7 +231,7 @@ def test_redact_replaces_every_string_of_a_json_value() -> None:
 
 
 def test_stream_redactor_catches_a_key_split_anywhere() -> None:
-    from megachat.redact import Secrets, StreamRedactor, unfinished_secret
+    from megachat.redact import Secrets, StreamRedactor
 
     text = f"one {TEST_KEY} two {TEST_KEY}"
     for size in (1, 2, 3, 7, len(TEST_KEY) - 1, len(TEST_KEY) + 1):
@@ -245,4 +245,4 @@ def test_stream_redactor_catches_a_key_split_anywhere() -> None:
     assert out.feed("call sk-me") == "call "
     assert out.feed("ga") == ""
     assert out.flush() == "sk-mega"
-    assert unfinished_secret("no key here", [TEST_KEY]) == 0
+    assert Secrets([TEST_KEY]).unfinished("no key here") == 0

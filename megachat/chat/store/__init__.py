@@ -327,8 +327,7 @@ class Store(Database):
     def begin_reply(self, conv_id: str, msg: ChatMessage) -> None:
         """Store a reply that is about to stream (msg.status "streaming", content = prefill),
         under msg.parent_id, as the new end of the active path."""
-        if msg.status not in ("streaming",):
-            msg.status = "streaming"
+        msg.status = "streaming"
         self.append_message(conv_id, msg)
 
     def update_reply(
@@ -416,5 +415,6 @@ class Store(Database):
         the best hit per conversation. A hit's message_id may be off the active path: open it
         with `conversation.switch_to(hit.message_id)` then `set_active(...)`. Words match whole
         (add * for a prefix); every word must match."""
+        tree = self.schema_version >= 5  # an older file opened read-only holds chains
         with self._lock, self._errors():
-            return _search(self._conn, query, limit=limit, mark=mark)
+            return _search(self._conn, query, limit=limit, mark=mark, tree=tree)

@@ -37,7 +37,12 @@ def fts_query(text: str) -> str:
 
 
 def search(
-    conn: sqlite3.Connection, query: str, *, limit: int = 20, mark: tuple[str, str] = ("[", "]")
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    limit: int = 20,
+    mark: tuple[str, str] = ("[", "]"),
+    tree: bool = True,
 ) -> list[SearchHit]:
     """Ranked full-text search over message text and titles; the best hit per conversation.
     Words are matched whole (add * for a prefix); every word must match.
@@ -93,7 +98,7 @@ def search(
             message_id=msg_id,
             role=role,
             updated_at=meta.get(conv_id, ("", 0.0))[1],
-            on_active_path=msg_id is None or _on_active_path(conn, conv_id, msg_id),
+            on_active_path=msg_id is None or not tree or _on_active_path(conn, conv_id, msg_id),
         )
         for conv_id, (rank, snip, msg_id, role) in ordered
     ]
@@ -101,19 +106,15 @@ def search(
 
 def _on_active_path(conn: sqlite3.Connection, conv_id: str, msg_id: str) -> bool:
     """Whether `msg_id` is an ancestor-or-self of the conversation's active leaf (no leaf
-    recorded: the path is the one last used, so the hit is taken as shown). A database from
-    before branches (opened read-only, so never migrated) holds chains only: always shown."""
-    try:
-        row = conn.execute(
-            """WITH RECURSIVE path(id, parent_id) AS (
+    recorded: the path is the one last used, so the hit is taken as shown)."""
+    row = conn.execute(
+        """WITH RECURSIVE path(id, parent_id) AS (
                SELECT id, parent_id FROM messages
                WHERE id = (SELECT active_leaf_id FROM conversations WHERE id = ?)
                UNION ALL
                SELECT m.id, m.parent_id FROM messages m JOIN path p ON m.id = p.parent_id)
            SELECT EXISTS (SELECT 1 FROM path WHERE id = ?),
                   (SELECT active_leaf_id IS NULL FROM conversations WHERE id = ?)""",
-            (conv_id, msg_id, conv_id),
-        ).fetchone()
-    except sqlite3.OperationalError:  # no parent_id / active_leaf_id columns: schema before v5
-        return True
+        (conv_id, msg_id, conv_id),
+    ).fetchone()
     return bool(row[0] or row[1])
