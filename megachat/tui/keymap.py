@@ -94,7 +94,6 @@ ATTACHMENT_KEYS: tuple[KeySpec, ...] = (
 )
 
 ALL_KEYS: tuple[KeySpec, ...] = APP_KEYS + MAIN_KEYS + MESSAGE_KEYS + PROMPT_KEYS + ATTACHMENT_KEYS
-BINDING_IDS: frozenset[str] = frozenset(spec.id for spec in ALL_KEYS)
 
 
 def bindings(specs: Iterable[KeySpec]) -> list[Binding]:
@@ -333,12 +332,16 @@ def _reserved_keys() -> dict[str, str]:
 
 def help_rows(keymap: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(keys, description) rows for the help screen, with the user's overrides applied."""
+    return [
+        (", ".join(shown_keys(spec.id, keymap)), spec.help or spec.description) for spec in ALL_KEYS
+    ]
+
+
+def shown_keys(binding_id: str, keymap: Mapping[str, str] | None = None) -> list[str]:
+    """The keys bound to `binding_id` (the user's override, else the default), as displayed."""
     from textual.keys import format_key
 
-    keymap = keymap or {}
-    rows = []
-    for spec in ALL_KEYS:
-        keys = keymap.get(spec.id, spec.keys)
-        shown = ", ".join(format_key(key) for key in keys.split(",") if key)
-        rows.append((shown, spec.help or spec.description))
-    return rows
+    keys = (keymap or {}).get(binding_id)
+    if keys is None:
+        keys = next(spec.keys for spec in ALL_KEYS if spec.id == binding_id)
+    return [format_key(key) for key in keys.split(",") if key]

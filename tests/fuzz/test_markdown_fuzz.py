@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from megachat.tui.widgets.stream_markdown import render_block_lines, split_blocks
+from megachat.tui.widgets.stream_markdown import _block_lines, split_blocks
 
 NO_SHRINK = (Phase.explicit, Phase.reuse, Phase.generate)  # a failure reports fast
 MARKDOWN = settings(
@@ -52,9 +52,12 @@ def _letters(text: str) -> Counter[str]:
 
 
 def _drawn(blocks: list, width: int) -> str:
+    """The blocks' text as drawn at `width` (the blank lines between blocks add no letter)."""
     console = Console(width=width, color_system=None)
-    lines = render_block_lines(console, console.options, blocks, "monokai")
-    return "".join(strip.text for strip in lines)
+    options = console.options.update(height=None)
+    return "".join(
+        strip.text for block in blocks for strip in _block_lines(console, options, block, "monokai")
+    )
 
 
 @MARKDOWN

@@ -79,6 +79,7 @@ class MainScreen(
         self.last_error: str | None = None
         self._reply: ReplyWidget | None = None
         self._last_usage: dict | None = None
+        self._code_index: dict[int, int] = {}
         self._history_tokens = 0
         self._models: list[Any] = []
         self._offered_paths: set[str] = set()
@@ -128,7 +129,7 @@ class MainScreen(
             self.session = ChatSession(
                 store, self.mc_app.client, new_conversation=self._new_conversation
             )
-            self.session.on_path_change = self.show_path
+            self.session.on_path_change = self.show_active_path
             await self._open_initial()
         finally:
             self.ready.set()
@@ -155,7 +156,7 @@ class MainScreen(
         conversation = self.conversation
         assert conversation is not None
         self.last_error = None
-        self._last_usage = next((m.usage for m in reversed(conversation.messages) if m.usage), None)
+        self._take_last_usage()
         self.reset_code_index()
         if self.view is not None:
             await self.view.load(conversation.messages)
@@ -163,15 +164,11 @@ class MainScreen(
         self._update_title()
         self._recount_history()
 
-    async def show_path(self) -> None:
-        """Re-show the active path after the session changed it: what it shares with the path
-        on screen stays, the rest (new messages, another branch) is replaced."""
-        view, conversation = self.view, self.conversation
-        if view is None or conversation is None:
-            return
-        await view.show_path(conversation.messages)
-        self._update_title()
-        self._recount_history()
+    def _take_last_usage(self) -> None:
+        """The figures show the usage of the last reply on the active path that reported one."""
+        conversation = self.conversation
+        messages = conversation.messages if conversation is not None else []
+        self._last_usage = next((m.usage for m in reversed(messages) if m.usage), None)
 
     def _update_title(self) -> None:
         conversation = self.conversation
@@ -434,7 +431,7 @@ class MainScreen(
 
     @work(group="edit", exit_on_error=False)
     async def _edit_worker(self, draft: Draft) -> None:
-        await self.show_path()
+        await self.show_active_path()
         prompt = self.query_one(PromptInput)
         prompt.set_draft(draft.text)
         self.query_one(AttachmentsStrip).set_images(list(draft.images))

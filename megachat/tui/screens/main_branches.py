@@ -76,12 +76,13 @@ class BranchActions(_Base):
         await self.show_active_path(focus=target)
 
     async def show_active_path(self, *, focus: ChatMessage | None = None) -> None:
-        """Show the conversation's active path (after a switch or a delete) and its figures."""
+        """Re-show the active path after the session changed it (a switch, a delete, an edit):
+        what it shares with the path on screen stays, the rest is replaced; and its figures."""
         view, conversation = self.view, self.conversation
         if view is None or conversation is None:
             return
         await view.show_path(conversation.messages)
-        self._last_usage = next((m.usage for m in reversed(conversation.messages) if m.usage), None)
+        self._take_last_usage()
         self._recount_history()
         self._update_title()
         self._say_where_the_reply_streams()

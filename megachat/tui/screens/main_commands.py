@@ -62,10 +62,8 @@ class MainCommands(_Base):
         if not blocks:
             self.notify("No code block to copy.", markup=False)
             return
-        index_map = getattr(self, "_code_index", None) or {}
-        index = index_map.get(key, 0) % len(blocks)
-        index_map[key] = index + 1
-        self._code_index = index_map
+        index = self._code_index.get(key, 0) % len(blocks)
+        self._code_index[key] = index + 1
         self.app.copy_to_clipboard(blocks[index])
         self.notify(f"Copied code block {index + 1} of {len(blocks)}.", markup=False)
 
@@ -84,9 +82,6 @@ class MainCommands(_Base):
 
     def apply_preset(self, name: str) -> Worker:
         """Fill the system prompt, temperature and prefill from a preset (asking for values)."""
-        return self._apply_preset(name)
-
-    def _apply_preset(self, name: str) -> Worker:
         return self.run_worker(
             self._preset_flow(name), group="preset", exclusive=True, exit_on_error=False
         )

@@ -103,7 +103,8 @@ class ConversationView(VerticalScroll, can_focus=False):
         return live if live is not None and not live.is_finished else None
 
     def _is_parked(self, widget: MessageWidget) -> bool:
-        return widget is self._live and widget.has_class("-parked")
+        """The live reply hidden while its branch is off screen (see `_park_live`)."""
+        return widget is self._live and not widget.display
 
     def _make(self, message: ChatMessage) -> MessageWidget:
         return MessageWidget(message, branch=self._branch(message))
@@ -200,7 +201,6 @@ class ConversationView(VerticalScroll, can_focus=False):
             if live.is_attached:
                 await live.remove()
         else:
-            live.add_class("-parked")
             live.display = False
 
     def _unpark_live(self, shown: list[ChatMessage], after: MessageWidget | Static) -> None:
@@ -208,7 +208,6 @@ class ConversationView(VerticalScroll, can_focus=False):
         live = self._live
         if live is None or not any(m.id == live.message.id for m in shown):
             return
-        live.remove_class("-parked")
         live.display = True
         if live.parent is self and after is not live:
             self.move_child(live, after=after)

@@ -251,14 +251,11 @@ def _header_content(
 
 def unanswered_note(app: Any = None) -> str:
     """The marker under an unanswered user turn, naming the key that retries (as bound)."""
-    from textual.keys import format_key
-
     from megachat.chat.conversation import UNANSWERED_NOTE
-    from megachat.tui.keymap import ALL_KEYS
+    from megachat.tui.keymap import shown_keys
 
-    keys = next(spec.keys for spec in ALL_KEYS if spec.id == "retry")
-    keys = (getattr(app, "keymap_overrides", None) or {}).get("retry", keys)
-    shown = format_key(keys.split(",")[0]) if keys else "retry"
+    keys = shown_keys("retry", getattr(app, "keymap_overrides", None))
+    shown = keys[0] if keys else "retry"
     if shown[:1] == "f" and shown[1:].isdigit():
         shown = shown.upper()  # F5, as the README and the help say
     return f"{UNANSWERED_NOTE} — {shown} retries"

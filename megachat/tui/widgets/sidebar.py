@@ -200,12 +200,14 @@ class Sidebar(VerticalScroll):
     # -- updates ------------------------------------------------------------------------------
 
     def apply_preset(self, *, system: str, temperature: float | None, prefill: str) -> None:
-        """Show a preset's values (posted as the user's changes: they apply from the next turn)."""
-        self.query_one("#system", TextArea).load_text(system)
-        self.query_one("#temperature", Input).value = (
-            "" if temperature is None else f"{temperature:g}"
-        )
-        self.query_one("#prefill", Input).value = prefill
+        """Show a preset's values without reporting them as user changes: the caller applies
+        them to the conversation and saves it once."""
+        with self.prevent(Input.Changed, TextArea.Changed):
+            self.query_one("#system", TextArea).load_text(system)
+            self.query_one("#temperature", Input).value = (
+                "" if temperature is None else f"{temperature:g}"
+            )
+            self.query_one("#prefill", Input).value = prefill
 
     def focus_system(self) -> None:
         """Show the sidebar and put the cursor in the system prompt."""

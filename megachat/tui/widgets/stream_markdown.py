@@ -58,7 +58,6 @@ __all__ = [
     "MarkdownBlock",
     "StreamingMarkdown",
     "markdown_parser",
-    "render_block_lines",
     "split_blocks",
 ]
 
@@ -500,20 +499,6 @@ def _block_lines(
     return strips[start:end]
 
 
-def render_block_lines(
-    console: Console, options: ConsoleOptions, blocks: list[MarkdownBlock], code_theme: str
-) -> list[Strip]:
-    """Render blocks at options' width into strips, one blank line between blocks (none between
-    the pieces of a block that was cut in pieces)."""
-    options = options.update(height=None)
-    lines: list[Strip] = []
-    for block in blocks:
-        if lines and block.gap:
-            lines.append(Strip([]))
-        lines.extend(_block_lines(console, options, block, code_theme))
-    return lines
-
-
 class BlockSplitter:
     """Cuts a growing Markdown text into top-level blocks; only the open end is parsed again.
 
@@ -647,7 +632,6 @@ class BlockSplitter:
         pos = self._consumed
         self._plain_from = self._plain_to = pos
         self.plain = MarkdownBlock("", [], "plain", gap=pos != self._joined_at)
-        self.plain._plain = _PlainText()
 
     def _parse_tail(self) -> None:
         """Parse the open part; freeze every block that a later line can no longer change."""
