@@ -7,6 +7,7 @@ partial reply; a draft that could not go out comes back whole; a 401 is an outco
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -166,7 +167,10 @@ async def test_a_message_after_an_unanswered_turn_goes_beside_it_never_merged(
 async def test_cancel_keeps_the_partial_reply(
     session: ChatSession, store: Store, fake_server: FakeServer
 ) -> None:
-    fake_server.enqueue(sse_text_reply("".join(WORDS), chunks=WORDS, delay_per_event=0.05))
+    hold = threading.Event()  # the stream stops after its third delta until released
+    fake_server.enqueue(
+        sse_text_reply("".join(WORDS), chunks=WORDS, hold=hold, hold_after_events=6)
+    )
     seen: list[str] = []
 
     def on_event(event: TurnEvent) -> None:
@@ -176,7 +180,10 @@ async def test_cancel_keeps_the_partial_reply(
                 assert session.busy
                 assert session.cancel()
 
-    outcome = await session.send("Tell me a long story", on_event=on_event)
+    try:
+        outcome = await session.send("Tell me a long story", on_event=on_event)
+    finally:
+        hold.set()
     assert isinstance(outcome, Cancelled)
     assert outcome.message is not None and outcome.message.status == "cancelled"
     saved = store.get(session.conversation.id).messages[-1]
@@ -189,17 +196,23 @@ async def test_cancel_of_the_caller_propagates(
     session: ChatSession, store: Store, fake_server: FakeServer
 ) -> None:
     """Ctrl+C cancels the caller's task: that is not turned into an outcome."""
-    fake_server.enqueue(sse_text_reply("".join(WORDS), chunks=WORDS, delay_per_event=0.05))
+    hold = threading.Event()  # the stream stops after its first delta until released
+    fake_server.enqueue(
+        sse_text_reply("".join(WORDS), chunks=WORDS, hold=hold, hold_after_events=4)
+    )
     started = asyncio.Event()
     task = asyncio.create_task(
         session.send(
             "story", on_event=lambda e: started.set() if isinstance(e, ReplyText) else None
         )
     )
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    try:
+        await started.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        hold.set()
     assert store.get(session.conversation.id).messages[-1].status == "cancelled"
 
 
@@ -293,7 +306,10 @@ async def test_401_is_a_failure_to_ask_for_a_key_then_retry(
 async def test_busy_refuses_a_second_turn_and_gives_its_draft_back(
     session: ChatSession, fake_server: FakeServer
 ) -> None:
-    fake_server.enqueue(sse_text_reply("".join(WORDS), chunks=WORDS, delay_per_event=0.02))
+    hold = threading.Event()  # the stream stops after its first delta until released
+    fake_server.enqueue(
+        sse_text_reply("".join(WORDS), chunks=WORDS, hold=hold, hold_after_events=4)
+    )
     refused: list[object] = []
 
     async def on_event(event: TurnEvent) -> None:
@@ -304,7 +320,10 @@ async def test_busy_refuses_a_second_turn_and_gives_its_draft_back(
                 session.new()
             session.cancel()
 
-    await session.send("first", on_event=on_event)
+    try:
+        await session.send("first", on_event=on_event)
+    finally:
+        hold.set()
     second, regenerate = refused
     assert isinstance(second, NotSent) and isinstance(second.error, SessionBusy)
     assert second.draft is not None and second.draft.text == "second"

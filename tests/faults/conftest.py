@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -153,6 +154,69 @@ def wait_for(condition: Callable[[], Any], what: str, deadline: float = DEADLINE
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.02)  # poll interval, not synchronisation
+
+
+@dataclass
+class Measured:
+    """A finished run and the child's own peak RSS (ru_maxrss from wait4, in MiB)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    peak_rss_mb: float
+
+
+def run_measured(
+    mc: Sandbox,
+    *args: str,
+    stdin: int | None = subprocess.DEVNULL,
+    address_space_limit: int | None = None,
+    deadline: float = DEADLINE,
+) -> Measured:
+    """`python -m megachat ARGS` to its end: exit status, output and the child's peak RSS.
+
+    stdout/stderr go to files (no pipe can fill up while we wait); the child is reaped with
+    wait4(2), the kernel's own count of its memory. `address_space_limit` (bytes) runs it under
+    RLIMIT_AS, so code reading without bounds fails with MemoryError instead of exhausting the
+    machine. `deadline` only bounds a hanging run: the child is killed and the test fails."""
+
+    def limit() -> None:
+        assert address_space_limit is not None
+        resource.setrlimit(resource.RLIMIT_AS, (address_space_limit, address_space_limit))
+
+    out_path, err_path = mc.tmp / "stdout.txt", mc.tmp / "stderr.txt"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "megachat", *args],
+            stdin=stdin,
+            stdout=out,
+            stderr=err,
+            env=mc.env,
+            cwd=ROOT,
+            preexec_fn=limit if address_space_limit is not None else None,
+        )
+    waited: list[tuple[int, int, resource.struct_rusage]] = []
+
+    def ended() -> bool:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            waited.append((pid, status, usage))
+        return bool(pid)
+
+    try:
+        wait_for(ended, f"megachat {' '.join(args)} to end", deadline)
+    except AssertionError:
+        proc.kill()
+        proc.wait()
+        raise
+    _, status, usage = waited[0]
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    return Measured(
+        proc.returncode,
+        out_path.read_text("utf-8", errors="replace"),
+        err_path.read_text("utf-8", errors="replace"),
+        usage.ru_maxrss / 1024,  # KiB on Linux
+    )
 
 
 def assert_clean(stderr: str) -> None:

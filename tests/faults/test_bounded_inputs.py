@@ -11,64 +11,31 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import ROOT, Sandbox, assert_clean, one_error_line, wait_for
+from tests.faults.conftest import (
+    Measured,
+    Sandbox,
+    assert_clean,
+    one_error_line,
+    wait_for,
+)
+from tests.faults.conftest import run_measured as _run_measured
 from tests.faults.test_tui_process import PROMPT_READY, Tmux, tmux  # noqa: F401  (fixture)
 
 PEAK_RSS_LIMIT_MB = 200
 ADDRESS_SPACE_LIMIT = 2 << 30
 
 
-@dataclass
-class Measured:
-    returncode: int
-    stderr: str
-    peak_rss_mb: float
-
-
-def _limit_address_space() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE_LIMIT, ADDRESS_SPACE_LIMIT))
-
-
 def run_measured(mc: Sandbox, *args: str, stdin: int | None = subprocess.DEVNULL) -> Measured:
-    """`python -m megachat ARGS` to its end: exit status, stderr and the child's peak RSS."""
-    err_path = mc.tmp / "stderr.txt"
-    with open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "megachat", *args],
-            stdin=stdin,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=mc.env,
-            cwd=ROOT,
-            preexec_fn=_limit_address_space,
-        )
-    waited: list[tuple[int, int, resource.struct_rusage]] = []
-
-    def ended() -> bool:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            waited.append((pid, status, usage))
-        return bool(pid)
-
-    try:
-        wait_for(ended, f"megachat {' '.join(args)} to end")
-    except AssertionError:
-        proc.kill()
-        proc.wait()
-        raise
-    _, status, usage = waited[0]
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    return Measured(proc.returncode, err_path.read_text(errors="replace"), usage.ru_maxrss / 1024)
+    """The shared measured run, under the address-space limit."""
+    return _run_measured(mc, *args, stdin=stdin, address_space_limit=ADDRESS_SPACE_LIMIT)
 
 
 def refused(mc: Sandbox, result: Measured, message: str) -> None:

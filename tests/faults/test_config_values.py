@@ -8,12 +8,11 @@ A file that is not valid TOML is still refused (test_disk_cli.py::test_config_wi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from megachat.config import DEFAULT_MODEL, config_path, load_settings
 from tests.fakeserver import FakeServer, sse_text_reply
 from tests.faults.conftest import Sandbox, assert_clean
-from tests.tui.conftest import TEST_KEY, ready, settle, type_text
+from tests.tui.conftest import TEST_KEY, notifications, ready, settle, type_text
 
 SIZE = (120, 40)
 
@@ -47,10 +46,6 @@ def test_ask_warns_about_bad_values_and_uses_the_defaults(mc: Sandbox) -> None:
     assert mc.config_file.read_text() == BAD_VALUES  # reported, never rewritten
     got = mc.run("config", "get", "max_retries")
     assert (got.returncode, got.stdout) == (0, "2\n")
-
-
-def notifications(app: Any) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 async def test_tui_reports_bad_values_and_enter_still_sends(

@@ -15,7 +15,7 @@ from megachat.chat.store import Store
 from megachat.config import db_path
 from tests.fakeserver import FakeServer, Reply, message_events, sse_text_reply
 from tests.faults.conftest import Sandbox, assert_clean, db_rows, one_error_line, read_until
-from tests.tui.conftest import ready, settle, type_text
+from tests.tui.conftest import notifications, ready, settle, type_text, until
 
 HEAD_TEXT = "The first part of a long story, "
 
@@ -57,10 +57,6 @@ def test_delete_while_ask_streams_is_not_undone(mc: Sandbox) -> None:
     assert conv_id not in listing.stdout
 
 
-def notifications(app: Any) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
 async def test_delete_while_the_tui_streams_is_not_undone(
     make_app: Any, fake_server: FakeServer
 ) -> None:
@@ -72,8 +68,12 @@ async def test_delete_while_the_tui_streams_is_not_undone(
             await type_text(pilot, "tell me a story")
             await pilot.press("enter")
             conversation = main.conversation
-            while not (conversation.messages and conversation.messages[-1].role == "assistant"):
-                await pilot.pause()  # until the reply has started (and is in the store)
+            await until(  # the reply has started (and is in the store)
+                pilot,
+                lambda: (
+                    bool(conversation.messages) and conversation.messages[-1].role == "assistant"
+                ),
+            )
             with Store(db_path()) as other:  # another process, as `megachat delete` would be
                 assert other.delete(conversation.id)
             release.set()

@@ -9,11 +9,6 @@ comes from wait4(2), the kernel's own count for that process.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
-
 import pytest
 
 from tests.fakeserver import (
@@ -25,46 +20,19 @@ from tests.fakeserver import (
     sse_text_reply,
     web_page_reply,
 )
-from tests.faults.conftest import DEADLINE, ROOT, Result, Sandbox, one_error_line
+from tests.faults.conftest import DEADLINE, Sandbox, one_error_line, run_measured
 
 BOMB = 512 << 20  # decoded size; before the fix megachat's peak RSS grew ~2x this
 RSS_MARGIN_MIB = 64  # allowed above an ordinary turn's peak (the fix measures ~+5, +50 at most)
 TEXT = "Text before the trouble."
 
 
-def run_measured(mc: Sandbox, *args: str) -> tuple[Result, float]:
-    """`python -m megachat ARGS` to completion, and its peak RSS in MiB (stdout/stderr go to
-    files, so no pipe can fill up while we wait for the child)."""
-    out_path, err_path = mc.tmp / "stdout", mc.tmp / "stderr"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "megachat", *args],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=mc.env,
-            cwd=ROOT,
-        )
-        watchdog = threading.Timer(DEADLINE * 2, proc.kill)  # bounds a hanging run only
-        watchdog.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            watchdog.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    result = Result(
-        proc.returncode,
-        out_path.read_text("utf-8", errors="replace"),
-        err_path.read_text("utf-8", errors="replace"),
-    )
-    return result, usage.ru_maxrss / 1024  # KiB on Linux
-
-
 @pytest.fixture
 def ordinary_rss(mc: Sandbox) -> float:
     """The peak RSS of an ordinary streamed turn in this sandbox (then forgotten: --no-save)."""
     mc.server.enqueue(sse_text_reply("an ordinary reply"))
-    result, rss = run_measured(mc, "ask", "--no-save", "hello")
+    result = run_measured(mc, "ask", "--no-save", "hello", deadline=DEADLINE * 2)
+    rss = result.peak_rss_mb
     assert result.returncode == 0, result.stderr
     return rss
 
@@ -90,7 +58,8 @@ def _kept(mc: Sandbox, prompt: str, text: str | None) -> None:
 
 def test_gzip_bomb_as_an_error_body(mc: Sandbox, ordinary_rss: float) -> None:
     mc.server.enqueue(gzip_bomb_reply(BOMB, status=400, content_type="application/json"))
-    result, rss = run_measured(mc, "ask", "bomb me")
+    result = run_measured(mc, "ask", "bomb me", deadline=DEADLINE * 2)
+    rss = result.peak_rss_mb
     assert result.returncode == 1
     assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
     # NULs are no message: the status line's reason stands in for it
@@ -100,7 +69,8 @@ def test_gzip_bomb_as_an_error_body(mc: Sandbox, ordinary_rss: float) -> None:
 
 def test_gzip_bomb_as_the_event_stream(mc: Sandbox, ordinary_rss: float) -> None:
     mc.server.enqueue(gzip_bomb_reply(BOMB, prefix=_stream_head(TEXT)))
-    result, rss = run_measured(mc, "ask", "stream a bomb")
+    result = run_measured(mc, "ask", "stream a bomb", deadline=DEADLINE * 2)
+    rss = result.peak_rss_mb
     assert result.returncode == 1
     assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
     assert one_error_line(result.stderr) == (
@@ -114,7 +84,10 @@ def test_gzip_bomb_as_the_event_stream(mc: Sandbox, ordinary_rss: float) -> None
 
 def test_gzip_bomb_as_a_message_body(mc: Sandbox, ordinary_rss: float) -> None:
     mc.server.enqueue(gzip_bomb_reply(BOMB, content_type="application/json"))
-    result, rss = run_measured(mc, "ask", "--no-stream", "no stream, still a bomb")
+    result = run_measured(
+        mc, "ask", "--no-stream", "no stream, still a bomb", deadline=DEADLINE * 2
+    )
+    rss = result.peak_rss_mb
     assert result.returncode == 1
     assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
     assert one_error_line(result.stderr) == (
@@ -127,7 +100,8 @@ def test_gzip_bomb_as_a_message_body(mc: Sandbox, ordinary_rss: float) -> None:
 @pytest.mark.timeout(2 * DEADLINE + 30)  # before the fix it never ended: the watchdog kills it
 def test_an_sse_line_that_never_ends(mc: Sandbox, ordinary_rss: float) -> None:
     mc.server.enqueue(endless_line_reply(TEXT))
-    result, rss = run_measured(mc, "ask", "endless")
+    result = run_measured(mc, "ask", "endless", deadline=DEADLINE * 2)
+    rss = result.peak_rss_mb
     assert result.returncode == 1, result.stderr
     assert rss <= ordinary_rss + RSS_MARGIN_MIB, (rss, ordinary_rss)
     assert one_error_line(result.stderr) == (
@@ -145,7 +119,8 @@ def test_valid_text_deltas_that_never_end(mc: Sandbox, ordinary_rss: float) -> N
     delta = {"type": "content_block_delta", "index": 0}
     delta["delta"] = {"type": "text_delta", "text": "y" * 65000}
     mc.server.enqueue(Reply(sse=head, endless=sse_event(delta)))
-    result, rss = run_measured(mc, "ask", "never stop")
+    result = run_measured(mc, "ask", "never stop", deadline=DEADLINE * 2)
+    rss = result.peak_rss_mb
     assert result.returncode == 1, result.stderr
     # the text (16 MiB of it) is held a few times over, but the process no longer grows forever
     assert rss <= ordinary_rss + 256, (rss, ordinary_rss)

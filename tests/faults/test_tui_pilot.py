@@ -18,13 +18,9 @@ from tests.fakeserver import (
     message_events,
     sse_text_reply,
 )
-from tests.tui.conftest import ready, settle, type_text
+from tests.tui.conftest import notifications, ready, send, settle, type_text
 
 SIZE = (120, 40)
-
-
-def notifications(app: Any) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 def stored_messages(conversation_id: str) -> list[tuple[str, str, str]]:
@@ -33,12 +29,6 @@ def stored_messages(conversation_id: str) -> list[tuple[str, str, str]]:
         return [(m.role, m.text(), m.status) for m in store.get(conversation_id).messages]
     finally:
         store.close()
-
-
-async def send(pilot: Any, text: str) -> None:
-    await type_text(pilot, text)
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def wait_for_screen(pilot: Any, kind: type) -> Any:

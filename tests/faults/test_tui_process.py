@@ -17,6 +17,7 @@ import pytest
 
 from tests.fakeserver import sse_text_reply
 from tests.faults.conftest import ROOT, Sandbox, wait_for
+from tests.tui.conftest import sent_texts
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
@@ -210,15 +211,6 @@ def _paste(tmux: Tmux, name: str, text: str, *, bracketed: bool) -> None:
     tmux._tmux("paste-buffer", "-d", "-b", buffer, "-t", name, *(["-p"] if bracketed else []))
 
 
-def _sent_texts(mc: Sandbox) -> list[str]:
-    """The text of the last user message of every request the fake server got, in order."""
-    texts = []
-    for request in mc.server.requests_to():
-        content = request.json["messages"][-1]["content"]
-        texts.append("".join(b["text"] for b in content if b["type"] == "text"))
-    return texts
-
-
 def _turn_over(tmux: Tmux, name: str, reply: str) -> None:
     """The reply is on screen and the status line is clear (Enter sends again)."""
 
@@ -238,7 +230,7 @@ def test_a_bracketed_paste_in_the_tui_is_sent_once(mc: Sandbox, tmux: Tmux) -> N
     tmux.wait_screen("one", lines[-1])
     tmux.send("one", "Enter")
     tmux.wait_screen("one", "got the paste")
-    assert _sent_texts(mc) == ["\n".join(lines)]
+    assert sent_texts(mc.server) == ["\n".join(lines)]
     tmux.send("one", "C-q")
     wait_for(lambda: tmux.dead("one"), "the TUI to quit")
 
@@ -250,10 +242,10 @@ def test_text_typed_right_after_enter_is_kept(mc: Sandbox, tmux: Tmux) -> None:
     tmux.send("one", "msgC", "Enter", "msgD typed right after Enter")  # one burst
     _turn_over(tmux, "one", "reply to C")
     tmux.wait_screen("one", "msgD typed right after Enter")
-    assert _sent_texts(mc) == ["msgC"]
+    assert sent_texts(mc.server) == ["msgC"]
     tmux.send("one", "Enter")
     _turn_over(tmux, "one", "reply to D")
-    assert _sent_texts(mc) == ["msgC", "msgD typed right after Enter"]
+    assert sent_texts(mc.server) == ["msgC", "msgD typed right after Enter"]
     tmux.send("one", "C-q")
     wait_for(lambda: tmux.dead("one"), "the TUI to quit")
 
@@ -268,11 +260,11 @@ def test_a_paste_without_brackets_loses_nothing(mc: Sandbox, tmux: Tmux) -> None
     _paste(tmux, "one", "\n".join(lines), bracketed=False)
     _turn_over(tmux, "one", "reply one")
     tmux.wait_screen("one", lines[-1])
-    assert _sent_texts(mc)[0] == lines[0]
+    assert sent_texts(mc.server)[0] == lines[0]
     tmux.send("one", "Enter")  # send what was kept
 
     def all_sent() -> list[str]:
-        sent = _sent_texts(mc)
+        sent = sent_texts(mc.server)
         return sent if lines[-1] in "".join(sent) else []
 
     assert "\n".join(wait_for(all_sent, "the rest of the paste sent")) == "\n".join(lines)

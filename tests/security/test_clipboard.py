@@ -20,7 +20,7 @@ from megachat.tui.widgets.prompt_input import PromptInput
 from tests.cli.conftest import _base_env
 from tests.fakeserver import FakeServer, sse_text_reply
 from tests.security.test_tui_escapes import COLS, PROBE, ROWS, Pty
-from tests.tui.conftest import ready, settle, type_text
+from tests.tui.conftest import ready, settle, type_text, until
 from tests.tui.test_app import run_palette_command
 
 CODE = "ls\x1b[201~\ntouch pwned\necho done\n"
@@ -65,8 +65,15 @@ async def test_copy_keys_with_the_message_focused(make_app, fake_server):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         main = await start_with_reply(pilot, fake_server)
-        while main._focused_message() is None or main._focused_message().message.role == "user":
-            await pilot.press("shift+tab")
+        await until(
+            pilot,
+            lambda: (
+                main._focused_message() is not None
+                and main._focused_message().message.role != "user"
+            ),
+            rounds=50,
+            step=lambda: pilot.press("shift+tab"),
+        )
         await pilot.press("k")
         assert app.clipboard == SAFE_CODE
         await pilot.press("c")

@@ -2,12 +2,14 @@
 
 Every test gets its own XDG_CONFIG_HOME / XDG_DATA_HOME (so config.toml, the store and user
 themes are private to it) and settings pointing at the loopback fake server. Synchronisation is
-on app state only: `ready()` waits for the main screen's start-up, `settle()` for all workers.
+on app state only: `ready()` waits for the main screen's start-up, `settle()` for all workers,
+`until()` for a condition (a bounded number of rounds, then it asserts). Helpers shared by the
+TUI tests (`notifications`, `stored`, `send`, `sent_texts`) live here too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,55 @@ async def settle(pilot: Any) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+async def until(
+    pilot: Any,
+    condition: Callable[[], bool],
+    rounds: int = 200,
+    step: Callable[[], Awaitable[Any]] | None = None,
+) -> None:
+    """Let the app work until `condition` holds (bounded rounds; no sleeping), else fail.
+
+    Each round is `step()` (a key press, say) or, by default, one `pilot.pause()`."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await (step() if step is not None else pilot.pause())
+    assert condition()
+
+
+def notifications(app: Any) -> list[str]:
+    """The text of every notification the app has shown (and not yet dismissed)."""
+    return [str(n.message) for n in app._notifications]
+
+
+def stored(conversation_id: str) -> Any:
+    """The conversation as saved in the store (read through a store of its own)."""
+    from megachat.chat.store import Store
+    from megachat.config import db_path
+
+    store = Store(db_path())
+    try:
+        return store.get(conversation_id)
+    finally:
+        store.close()
+
+
+async def send(pilot: Any, text: str) -> None:
+    """Type `text` into the prompt, press Enter and wait for the turn to finish."""
+    await type_text(pilot, text)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def sent_texts(fake_server: Any) -> list[str]:
+    """The text of the last user message of every request the server got, in order."""
+    texts = []
+    for request in fake_server.requests_to():
+        content = request.json["messages"][-1]["content"]
+        texts.append("".join(b["text"] for b in content if b["type"] == "text"))
+    return texts
 
 
 async def type_text(pilot: Any, text: str) -> None:

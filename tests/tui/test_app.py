@@ -15,7 +15,7 @@ from megachat.config import config_path, db_path
 from megachat.tui.widgets.attachments import AttachmentsStrip
 from megachat.tui.widgets.prompt_input import PromptInput, image_path_from_text
 from tests.fakeserver import error_reply, sse_text_reply
-from tests.tui.conftest import TEST_KEY, ready, settle, type_text
+from tests.tui.conftest import TEST_KEY, notifications, ready, settle, type_text
 
 SIZE = (120, 40)
 
@@ -39,10 +39,6 @@ async def wait_for_conversation_list(pilot: Any, kind: type) -> Any:
     while not option_list.option_count or option_list.highlighted is None:
         await pilot.pause()
     return screen
-
-
-def notifications(app: Any) -> list[str]:
-    return [str(n.message) for n in app._notifications]
 
 
 def saved_conversation(title: str, texts: list[str]) -> Conversation:

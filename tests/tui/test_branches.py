@@ -7,7 +7,6 @@ real store; what is sent next is read from the server's recorded request."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,17 +22,9 @@ from megachat.tui.widgets.message import MessageWidget, ReplyWidget
 from megachat.tui.widgets.prompt_input import PromptInput
 from megachat.tui.widgets.status_line import StatusLine
 from tests.fakeserver import sse_text_reply
-from tests.tui.conftest import ready, settle, type_text
+from tests.tui.conftest import ready, send, settle, stored, type_text, until
 
 SIZE = (110, 36)
-
-
-def stored(conversation_id: str) -> Conversation:
-    store = Store(db_path())
-    try:
-        return store.get(conversation_id)
-    finally:
-        store.close()
 
 
 def view_of(main: Any) -> ConversationView:
@@ -58,21 +49,6 @@ def sent_texts(fake_server: Any) -> list[str]:
     """The messages of the last request, one text per message."""
     body = fake_server.requests_to()[-1].json
     return ["".join(b.get("text", "") for b in m["content"]) for m in body["messages"]]
-
-
-async def until(pilot: Any, condition: Callable[[], bool], rounds: int = 200) -> None:
-    """Let the app work until `condition` holds (bounded rounds; no sleeping)."""
-    for _ in range(rounds):
-        if condition():
-            return
-        await pilot.pause()
-    assert condition()
-
-
-async def send(pilot: Any, text: str) -> None:
-    await type_text(pilot, text)
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def two_replies(pilot: Any, fake_server: Any) -> Any:

@@ -12,7 +12,6 @@ import hashlib
 import random
 import struct
 import zlib
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from megachat.tui.widgets.conversation_view import ConversationView
 from megachat.tui.widgets.message import MessageWidget, ReplyWidget, ThinkingSection, ToolUseSection
 from megachat.tui.widgets.stream_markdown import StreamingMarkdown
 from tests.fakeserver import FakeServer, fixture_reply, sse_text_reply
+from tests.tui.conftest import until
 from tests.tui.nasty_strings import NASTY_STRINGS
 
 SAMPLE = """# Release notes
@@ -92,15 +92,6 @@ def assistant(text: str, **kwargs: Any) -> ChatMessage:
 
 def conversation(n: int) -> list[ChatMessage]:
     return [user(f"question {i}") if i % 2 == 0 else assistant(f"answer {i}") for i in range(n)]
-
-
-async def until(pilot: Any, condition: Callable[[], bool], rounds: int = 50) -> None:
-    """Let the app process messages until `condition` holds (bounded; no sleeping)."""
-    for _ in range(rounds):
-        if condition():
-            return
-        await pilot.pause()
-    assert condition()
 
 
 def _drawn(widget: Widget) -> str:

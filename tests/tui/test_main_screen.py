@@ -5,33 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from megachat.chat.store import Store
-from megachat.config import db_path
 from megachat.tui.widgets.prompt_input import PromptInput
 from megachat.tui.widgets.sidebar import Sidebar
 from megachat.tui.widgets.status_line import StatusLine
 from tests.fakeserver import error_reply, models_reply, sse_text_reply
-from tests.tui.conftest import ready, settle, type_text
+from tests.tui.conftest import notifications, ready, send, settle, stored, type_text
 
 SIZE = (120, 40)
-
-
-def stored(conversation_id: str) -> Any:
-    store = Store(db_path())
-    try:
-        return store.get(conversation_id)
-    finally:
-        store.close()
-
-
-def notifications(app: Any) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-async def send(pilot: Any, text: str) -> None:
-    await type_text(pilot, text)
-    await pilot.press("enter")
-    await settle(pilot)
 
 
 async def test_prompt_has_focus_and_enter_sends_streams_and_stores(make_app, fake_server):

@@ -8,6 +8,7 @@ typing (Pilot's `press` waits for the app to go idle after every key, which hide
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from textual import events
 from megachat.tui.widgets.attachments import AttachmentsStrip
 from megachat.tui.widgets.prompt_input import PromptInput
 from tests.fakeserver import sse_text_reply
-from tests.tui.conftest import ready, settle
+from tests.tui.conftest import notifications, ready, sent_texts, settle, until
 
 SIZE = (120, 40)
 
@@ -34,25 +35,6 @@ def burst(app: Any, *keys: str) -> None:
 def keys_of(text: str) -> list[str]:
     """The keys a terminal sends for `text` typed (or pasted without brackets): CR is Enter."""
     return ["enter" if char == "\n" else char for char in text]
-
-
-def sent_texts(fake_server: Any) -> list[str]:
-    """The text of the last user message of every request the server got, in order."""
-    texts = []
-    for request in fake_server.requests_to():
-        content = request.json["messages"][-1]["content"]
-        texts.append("".join(b["text"] for b in content if b["type"] == "text"))
-    return texts
-
-
-def notifications(app: Any) -> list[str]:
-    return [str(n.message) for n in app._notifications]
-
-
-async def until(pilot: Any, condition: Any) -> None:
-    """Wait on app state (each pause lets the app run)."""
-    while not condition():
-        await pilot.pause()
 
 
 # -- item 8: a bracketed paste is inserted once ----------------------------------------------
@@ -116,26 +98,32 @@ async def test_lines_typed_as_keys_are_all_sent_or_kept_in_order(make_app, fake_
 
 async def test_enter_while_a_reply_streams_keeps_the_text_and_adds_a_newline(make_app, fake_server):
     words = [f"w{n} " for n in range(400)]
-    fake_server.enqueue(sse_text_reply("".join(words), chunks=words, delay_per_event=0.02))
+    hold = threading.Event()  # the reply streams one word, then waits until released
+    fake_server.enqueue(
+        sse_text_reply("".join(words), chunks=words, hold=hold, hold_after_events=4)
+    )
     app = make_app()
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        main = await ready(pilot)
-        prompt = main.query_one(PromptInput)
-        burst(app, *"first", "enter")
-        await until(pilot, lambda: len(main.conversation.messages) == 2)
-        burst(app, *"second", "enter", *"third")
-        await until(pilot, lambda: prompt.text.endswith("third"))
-        assert prompt.text == "second\nthird"
-        assert main.busy
-        assert sent_texts(fake_server) == ["first"]
-        assert any("A reply is still coming" in n for n in notifications(app))
-        await pilot.press("escape")
-        await settle(pilot)
-        assert not main.busy
-        assert prompt.text == "second\nthird"
-        await pilot.press("enter")
-        await settle(pilot)
-        assert sent_texts(fake_server) == ["first", "second\nthird"]
+    try:
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            main = await ready(pilot)
+            prompt = main.query_one(PromptInput)
+            burst(app, *"first", "enter")
+            await until(pilot, lambda: len(main.conversation.messages) == 2)
+            burst(app, *"second", "enter", *"third")
+            await until(pilot, lambda: prompt.text.endswith("third"))
+            assert prompt.text == "second\nthird"
+            assert main.busy
+            assert sent_texts(fake_server) == ["first"]
+            assert any("A reply is still coming" in n for n in notifications(app))
+            await pilot.press("escape")
+            await settle(pilot)
+            assert not main.busy
+            assert prompt.text == "second\nthird"
+            await pilot.press("enter")
+            await settle(pilot)
+            assert sent_texts(fake_server) == ["first", "second\nthird"]
+    finally:
+        hold.set()
 
 
 async def test_no_key_gives_the_draft_and_its_images_back(
