@@ -40,9 +40,12 @@ def test_kill_9_of_ask_mid_stream_then_restart(mc: Sandbox) -> None:
     assert rows[1]["status"] == "streaming"  # as the dead process left it...
     markdown = mc.export_markdown(conv["id"])
     assert "(interrupted)" in markdown  # ...and read back as interrupted
-    assert printed.startswith(kept)  # what is kept is what was shown
+    # What is kept and what was shown are the same reply, each up to where it got: the store may
+    # be an event or two ahead of stdout (events the turn had received and stored but the dying
+    # process had not printed yet: they travel through a queue), or up to ~1 s behind it.
+    assert printed.startswith(kept) or kept.startswith(printed), (printed[-80:], kept[-80:])
     lost_words = len(printed.split()) - len(kept.split())
-    assert 0 <= lost_words <= 3 * WORDS_PER_SECOND, (lost_words, printed[-80:], kept[-80:])
+    assert lost_words <= 3 * WORDS_PER_SECOND, (lost_words, printed[-80:], kept[-80:])
 
     # and the conversation goes on from there: the partial reply is sent back as context
     mc.server.enqueue(sse_text_reply("continuing"))
