@@ -8,6 +8,9 @@ path's queue is empty, ``server.defaults[path]`` answers (a short text reply for
 ``POST /v1/messages`` that follows the request's ``stream`` flag, a model list for
 ``GET /v1/models``, 404 elsewhere).
 
+``server.last_body_sent_at`` is the ``time.perf_counter()`` just after the latest complete
+response body was written (benchmarks in the same process time "last byte sent -> shown").
+
 Hostile replies for the fault tests: ``gzip_bomb_reply`` (a small gzip body that decodes to
 hundreds of megabytes), ``endless_line_reply`` (an SSE line that never ends) and
 ``web_page_reply`` (a captive portal's HTML page with status 200).
@@ -26,6 +29,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -522,6 +526,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self._write_pieces(body, reply.chunk_size, chunked=False)
+        self.server.fake.last_body_sent_at = time.perf_counter()
 
     def _send_sse(self, reply: Reply) -> None:
         stop = self.server.fake._stopping
@@ -551,6 +556,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+        self.server.fake.last_body_sent_at = time.perf_counter()
 
     def _write_pieces(self, data: bytes, size: int | None, *, chunked: bool) -> None:
         step = size if size and size > 0 else max(1, len(data))
@@ -601,6 +607,9 @@ class FakeServer:
         self._httpd.fake = self
         self._thread: threading.Thread | None = None
         self.on_request: Callable[[RecordedRequest], None] | None = None
+        # time.perf_counter() just after the last byte of the latest complete response body was
+        # written: benchmarks in this process time "last byte sent -> shown" on the same clock.
+        self.last_body_sent_at: float | None = None
 
     @property
     def port(self) -> int:

@@ -6,6 +6,7 @@ Separate from the HTTP code so tests and benchmarks can feed bytes directly.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from megachat.api.accumulate import Accumulator
@@ -70,10 +71,15 @@ class StreamState:
         return self._acc.done
 
     def feed(self, chunk: bytes) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
+        return list(self.iter_feed(chunk))
+
+    def iter_feed(self, chunk: bytes) -> Iterator[StreamEvent]:
+        """``feed`` lazily: each event is accumulated just before it is yielded, so ``snapshot``
+        read between two events is the message after the first (as the SDK's per-event
+        snapshot); the chunk is SSE-decoded at once. Exhaust it before feeding the next chunk."""
         acc = self._acc
         if acc.done:
-            return out
+            return
         if self.failure is not None:
             raise self.failure
         self._left -= len(chunk)
@@ -116,7 +122,7 @@ class StreamState:
                 )
             event = acc.feed(name, parsed)
             if event is not None:
-                out.append(event)
+                yield event
                 if acc.done:
                     break
         if too_large is not None and not acc.done:
@@ -129,7 +135,6 @@ class StreamState:
                 "stream)",
                 partial=acc.snapshot,
             )
-        return out
 
     def feed_message(self, message: Any) -> list[StreamEvent]:
         """A whole JSON message where a stream was expected (a gateway that ignored ``stream``):

@@ -16,7 +16,9 @@ What happens, in order:
    `ReplyStarted` then `ReplyText(prefill)` are yielded. A request that fails before any reply
    began leaves no assistant message behind (the user turn stays, ready to retry).
 4. Text is yielded as it arrives and written to the store at most ~1 s behind (a timer flushes it
-   even when the stream stalls).
+   even when the stream stalls). What arrives while the consumer is busy is handed over together
+   when it next asks: consecutive text as one ReplyText (same text, same order), so a fast stream
+   costs one hand-off per network read, not one per delta.
 5. The reply ends "complete" (ReplyFinished), or:
    - the consuming task is cancelled (Ctrl+C, Escape in the TUI): the text so far is stored with
      status "cancelled" and CancelledError propagates;
@@ -39,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +71,9 @@ class ReplyText:
 
 @dataclass(frozen=True)
 class ReplyEvent:
-    """A raw stream event from megachat.api.events (thinking, tool_use, usage... for a UI)."""
+    """A raw stream event from megachat.api.events (thinking, tool_use, usage... for a UI).
+
+    Every event but TextDelta: reply text comes as ReplyText only (prefilled, redacted, joined)."""
 
     event: Any
 
@@ -98,7 +102,64 @@ class ReplyFinished:
 
 TurnEvent = ReplyStarted | ReplyText | ReplyEvent | Waiting | ReplyFinished
 
-_DONE = object()
+
+class _Outbox:
+    """The events from the request task to the consumer, handed over in batches.
+
+    Reply text is kept raw until the consumer takes it (or another event follows it), then
+    redacted once for all of it: consecutive deltas become one ReplyText, in order, and the
+    redactor runs once per hand-off instead of once per delta.
+    """
+
+    __slots__ = ("_items", "_redactor", "_text", "closed", "ready")
+
+    def __init__(self, redactor: StreamRedactor) -> None:
+        self._redactor = redactor
+        self._items: list[TurnEvent] = []
+        self._text: list[str] = []  # raw reply text not yet redacted
+        self.ready = asyncio.Event()  # something to take, or closed
+        self.closed = False
+
+    def put(self, item: TurnEvent) -> None:
+        self._drain_text()
+        self._items.append(item)
+        self.ready.set()
+
+    def put_text(self, text: str) -> None:
+        self._text.append(text)
+        self.ready.set()
+
+    def put_rest(self) -> None:
+        """The reply ended: the text the redactor held back was not a secret."""
+        self._drain_text()
+        self._add_text(self._redactor.flush())
+
+    def close(self) -> None:
+        self.closed = True
+        self.ready.set()
+
+    def take(self) -> list[TurnEvent]:
+        """Everything put since the last take (text joined and redacted); clears `ready`."""
+        self._drain_text()
+        items, self._items = self._items, []
+        if not self.closed:
+            self.ready.clear()
+        return items
+
+    def _drain_text(self) -> None:
+        if self._text:
+            raw = self._text[0] if len(self._text) == 1 else "".join(self._text)
+            self._text.clear()
+            self._add_text(self._redactor.feed(raw))
+
+    def _add_text(self, text: str) -> None:
+        if not text:
+            return
+        items = self._items
+        if items and type(items[-1]) is ReplyText:
+            items[-1] = ReplyText(items[-1].text + text)
+        else:
+            items.append(ReplyText(text))
 
 
 class Turn:
@@ -126,10 +187,9 @@ class Turn:
         if secrets is None:
             secrets = store.secrets if store is not None else Secrets()
         self._secrets = secrets
-        self._text_out = StreamRedactor(secrets)  # what ReplyText shows
+        self._outbox = _Outbox(StreamRedactor(secrets))  # what the consumer gets
         self.message: ChatMessage | None = None  # the assistant reply, once started
         self.response: dict | None = None  # the API's final Message
-        self._emit: Callable[[Any], None] = lambda item: None
         self._dirty = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_flush = 0.0
@@ -146,20 +206,17 @@ class Turn:
         while the request is pending. Cancelling the task iterating here cancels the request and
         stores the partial reply as "cancelled" before CancelledError propagates.
         """
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-
-        def emit(item: Any) -> None:
-            queue.put_nowait(item)
-
-        self._emit = emit
+        outbox = self._outbox
         worker = asyncio.create_task(self._run(), name="megachat-turn")
-        worker.add_done_callback(lambda _task: queue.put_nowait(_DONE))
+        worker.add_done_callback(lambda _task: outbox.close())
         try:
             while True:
-                item = await queue.get()
-                if item is _DONE:
+                await outbox.ready.wait()
+                closed = outbox.closed  # read before taking: nothing is put after close
+                for item in outbox.take():
+                    yield item
+                if closed:
                     break
-                yield item
             await worker  # re-raises the APIError (or CancelledError) of the request
         finally:
             if not worker.done():
@@ -197,15 +254,23 @@ class Turn:
 
         stream = self.client.stream(request, on_wait=self._on_wait)
         self._stream = stream
+        outbox = self._outbox
+        streamed = self._streamed_text
         async with stream:
-            async for event in stream:
+            async for batch in stream.batches():
                 if self.message is None:
-                    start = event.message if isinstance(event, MessageStart) else None
+                    first = batch[0]
+                    start = first.message if isinstance(first, MessageStart) else None
                     self._start(start or getattr(stream, "snapshot", None))
-                if isinstance(event, TextDelta):
-                    self._append_text(event.text)
-                    self._emit_text(event.text)
-                self._emit(ReplyEvent(event))
+                texts = len(streamed)
+                for event in batch:
+                    if type(event) is TextDelta:
+                        streamed.append(event.text)
+                        outbox.put_text(event.text)
+                    else:
+                        outbox.put(ReplyEvent(event))
+                if len(streamed) > texts:
+                    self._text_arrived()
             final = stream.final_message
         self._complete(final)
 
@@ -222,7 +287,7 @@ class Turn:
         The per-request hook replaces the client's own `on_wait` for the request, so that one is
         still called afterwards: whoever set it on the client keeps hearing about waits.
         """
-        self._emit(Waiting(notice))
+        self._outbox.put(Waiting(notice))
         client_hook = getattr(self.client, "on_wait", None)
         if client_hook is not None:
             client_hook(notice)
@@ -241,26 +306,23 @@ class Turn:
         if self.store is not None:
             self.store.begin_reply(self.conversation.id, self.message)
             self._last_flush = time.monotonic()
-        self._emit(ReplyStarted(self.message))
+        self._outbox.put(ReplyStarted(self.message))
         self._emit_text(self.prefill)
 
     def _emit_text(self, text: str) -> None:
         """Yield reply text, redacted (a tail that may start a secret waits for the next piece)."""
-        shown = self._text_out.feed(text)
-        if shown:
-            self._emit(ReplyText(shown))
+        if text:
+            self._outbox.put_text(text)
 
     def _emit_rest(self) -> None:
         """The reply ended: yield the text held back (it was not a secret)."""
-        rest = self._text_out.flush()
-        if rest:
-            self._emit(ReplyText(rest))
+        self._outbox.put_rest()
 
-    def _append_text(self, text: str) -> None:
+    def _text_arrived(self) -> None:
+        """Streamed text was added to `_streamed_text`: store it within FLUSH_INTERVAL."""
         assert self.message is not None
         if self._flush_error is not None:
             raise self._flush_error
-        self._streamed_text.append(text)
         self._dirty = True
         if self.store is None:
             return
@@ -315,7 +377,7 @@ class Turn:
         self.message.model = final.get("model") or self.message.model
         self._finish("complete")
         self._emit_rest()
-        self._emit(ReplyFinished(self.message, final, skipped_events=self.skipped_events))
+        self._outbox.put(ReplyFinished(self.message, final, skipped_events=self.skipped_events))
 
     def _finish(self, status: str) -> None:
         assert self.message is not None
@@ -353,7 +415,7 @@ class Turn:
             self.message.content = self._current_content()
         self._finish(_failure_status(exc))
         self._emit_rest()
-        self._emit(ReplyFinished(self.message, None, exc, skipped_events=self.skipped_events))
+        self._outbox.put(ReplyFinished(self.message, None, exc, skipped_events=self.skipped_events))
 
     def _abandon(self) -> None:
         """The conversation was deleted elsewhere: keep what arrived in memory (the screen still

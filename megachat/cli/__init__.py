@@ -15,6 +15,7 @@ errors (exit statuses), output (printing), resources (settings, store, client).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -48,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run megachat; returns the exit status (never raises, except SystemExit from --help)."""
     parser = build_parser()
     try:
+        gc.disable()  # see below: kept off for the TUI's start-up only
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # --help / --version
@@ -57,6 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"-c/--continue and --resume before a command open the TUI; "
                 f"did you mean `megachat {args.command} -c ...`?"
             )
+        if args.command is not None:
+            gc.enable()
+        # The TUI's start-up makes a few hundred thousand long-lived objects (Textual's modules,
+        # the widgets); collecting while they are made cost ~60 ms before the first frame, a
+        # third of it one full collection. The app resumes collection (freezing those objects)
+        # right after its first frame: megachat.tui.app.resume_gc.
         return int(args.func(args))
     except CLIError as exc:
         print_error(str(exc))
@@ -82,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print_error(f"unexpected {type(exc).__name__}: {exc} (MEGACHAT_DEBUG=1 shows details)")
         return EXIT_FAILURE
+    finally:
+        gc.enable()
 
 
 def _flush_quietly() -> None:

@@ -8,6 +8,7 @@ other screens) is imported on first use, so the prompt is usable as soon as poss
 from __future__ import annotations
 
 import contextlib
+import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,6 +240,15 @@ class MegachatApp(App[int]):
         from megachat.sanitize import clean
 
         self.notify(clean(message), title=title, severity="error", markup=False, timeout=10)
+
+
+def resume_gc() -> None:
+    """Collect garbage again after start-up (the CLI pauses it for the first frame): the objects
+    made so far (modules, classes, the first widgets) are frozen first, so they are not traversed
+    by every later full collection, and the first collection is not one of all of them at once."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def run_app(

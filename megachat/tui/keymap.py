@@ -51,6 +51,8 @@ MAIN_KEYS: tuple[KeySpec, ...] = (
     KeySpec("focus_system", "ctrl+s", "focus_system", "Edit the system prompt"),
     KeySpec("copy", "c", "copy", "Copy focused message"),
     KeySpec("copy_code", "k", "copy_code", "Copy a code block of the focused message"),
+    KeySpec("scroll_top", "ctrl+home", "scroll_top", "First message"),
+    KeySpec("scroll_bottom", "ctrl+end", "scroll_bottom", "Last message"),
 )
 
 # Bindings of a focused message (MessageWidget): they show in the footer only while a message

@@ -6,6 +6,7 @@ Real MessagesClient, real fake server over 127.0.0.1, real SQLite store in tmp_p
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,9 @@ async def test_event_stream_for_a_ui(fake_server: FakeServer, tmp_path: Path) ->
     assert kinds[0] == "ReplyStarted"
     assert events[1] == ReplyText("Well,")  # the prefill as sent (right-stripped), first
     texts = [e.text for e in events if isinstance(e, ReplyText)]
-    assert texts == ["Well,", "Hi ", "there."]
+    assert "".join(texts) == "Well,Hi there."  # deltas that arrive together come joined
     raw = [e.event for e in events if isinstance(e, ReplyEvent)]
-    assert any(isinstance(e, TextDelta) for e in raw)
+    assert raw and not any(isinstance(e, TextDelta) for e in raw)  # text comes as ReplyText
     assert isinstance(events[-1], ReplyFinished)
     finished = events[-1]
     assert finished.message.status == "complete"
@@ -196,19 +197,31 @@ async def test_cancel_keeps_the_partial_reply_as_cancelled(
 async def test_reply_is_persisted_while_streaming(
     fake_server: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Text is written as it streams (interval 0 here), so another reader sees it mid-reply."""
+    """Text is written as it streams (interval 0 here), so another reader sees it mid-reply:
+    at least what the consumer was shown (the store may be a batch ahead, never behind)."""
     monkeypatch.setattr(turn_module, "FLUSH_INTERVAL", 0.0)
-    fake_server.enqueue(sse_text_reply("".join(WORDS[:10]), chunks=WORDS[:10]))
+    hold = threading.Event()  # the stream pauses after its fourth delta until released
+    fake_server.enqueue(
+        sse_text_reply("".join(WORDS[:10]), chunks=WORDS[:10], hold=hold, hold_after_events=6)
+    )
     path = tmp_path / "db.sqlite"
     store = Store(path)
     conv = new_conversation()
-    observed: list[str] = []
-    async with client_for(fake_server) as client:
-        async for event in Turn(conv, client, store).events():
-            if isinstance(event, ReplyText) and event.text == "w5 ":
-                with Store(path) as reader:  # a second connection, as another process would
-                    observed.append(reader.get(conv.id).messages[-1].text())
-    assert observed and "w4" in observed[0]
+    shown: list[str] = []
+    observed: list[tuple[str, str]] = []
+    try:
+        async with client_for(fake_server) as client:
+            async for event in Turn(conv, client, store).events():
+                if isinstance(event, ReplyText) and not observed:
+                    shown.append(event.text)
+                    with Store(path) as reader:  # a second connection, as another process would
+                        stored = reader.get(conv.id).messages[-1]
+                    observed.append((stored.status, stored.text()))
+                    hold.set()
+    finally:
+        hold.set()
+    assert observed[0][0] != "complete"  # read mid-reply (another reader sees it unfinished)
+    assert shown[0] and observed[0][1].startswith(shown[0])
     assert store.get(conv.id).messages[-1].status == "complete"
     store.close()
 
@@ -250,12 +263,8 @@ async def test_non_streaming_turn(fake_server: FakeServer, tmp_path: Path) -> No
     conv = new_conversation()
     async with client_for(fake_server) as client:
         events = await collect(Turn(conv, client, store, prefill="Sure:", stream=False))
-    assert [type(e).__name__ for e in events] == [
-        "ReplyStarted",
-        "ReplyText",
-        "ReplyText",
-        "ReplyFinished",
-    ]
+    assert [type(e).__name__ for e in events] == ["ReplyStarted", "ReplyText", "ReplyFinished"]
+    assert events[1] == ReplyText("Sure:All at once.")  # the prefill and the text, joined
     assert "stream" not in fake_server.requests_to()[0].json
     assert store.get(conv.id).messages[-1].text() == "Sure:All at once."
     store.close()
@@ -345,3 +354,45 @@ async def test_non_streaming_turn_reports_no_skipped_events(fake_server: FakeSer
     async with client_for(fake_server) as client:
         events = await collect(Turn(new_conversation(), client, None, stream=False))
     assert [e.skipped_events for e in events if isinstance(e, ReplyFinished)] == [0]
+
+
+async def test_deltas_are_joined_in_order_and_never_cross_another_event(
+    fake_server: FakeServer,
+) -> None:
+    """Deltas that arrive together come as one ReplyText: the same text, in order, each block's
+    text between its BlockStart and BlockStop, and a key split across two deltas still redacted."""
+    from megachat.api.events import BlockStart, BlockStop
+    from megachat.redact import REDACTED, Secrets
+
+    key = "sk-split-key-0123"
+    words = [f"w{i} " for i in range(3000)]
+    second = [*words[1500:2000], "sk-split-", "key-0123 ", *words[2000:]]
+    fake_server.enqueue(
+        blocks_reply(
+            [
+                {"type": "text", "text": "".join(words[:1500]), "chunks": words[:1500]},
+                {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {"q": 1}},
+                {"type": "text", "text": "".join(second), "chunks": second},
+            ]
+        )
+    )
+    async with client_for(fake_server) as client:
+        events = await collect(Turn(new_conversation(), client, None, secrets=Secrets([key])))
+    texts: dict[int, str] = {}
+    block: int | None = None
+    for event in events:
+        if isinstance(event, ReplyEvent):
+            assert not isinstance(event.event, TextDelta)  # text comes as ReplyText only
+            if isinstance(event.event, BlockStart):
+                block = event.event.index
+            elif isinstance(event.event, BlockStop):
+                block = None
+        elif isinstance(event, ReplyText):
+            assert block is not None  # inside its block, never moved past a BlockStop
+            texts[block] = texts.get(block, "") + event.text
+    assert texts == {
+        0: "".join(words[:1500]),
+        2: "".join(words[1500:2000]) + f"{REDACTED} " + "".join(words[2000:]),
+    }
+    assert isinstance(events[-1], ReplyFinished)
+    assert key not in str(events[-1].message.content)

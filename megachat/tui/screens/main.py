@@ -7,15 +7,16 @@ turn keeps, branches) are the session's. The draft stays safe: Enter takes it ou
 at once (keys typed right after Enter are kept) and a draft that was not sent comes back in
 front of them.
 
-Start-up: the first frame shows the prompt (focused); the sidebar, the conversation view, the
-store and httpx come right after it (`_start`), so the prompt is usable at once.
+Start-up: the first frame has the final layout (the prompt focused, the sidebar showing a new
+chat's settings); the conversation view, the store and httpx come right after it (`_start`) and
+fill in place, so nothing moves and the prompt is usable at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
 from textual import on, work
@@ -23,7 +24,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from megachat.sanitize import clean
 from megachat.tui.keymap import MAIN_KEYS, bindings
@@ -31,8 +32,10 @@ from megachat.tui.screens.main_branches import BranchActions
 from megachat.tui.screens.main_commands import MainCommands
 from megachat.tui.screens.main_conversations import ConversationActions
 from megachat.tui.screens.main_images import ImageActions
+from megachat.tui.screens.main_scrolling import ScrollActions
 from megachat.tui.screens.main_settings import SettingsActions
 from megachat.tui.widgets.attachments import AttachmentsStrip
+from megachat.tui.widgets.footer import SteadyFooter
 from megachat.tui.widgets.prompt_input import PromptInput
 from megachat.tui.widgets.sidebar import Sidebar
 from megachat.tui.widgets.status_line import StatusLine
@@ -51,9 +54,27 @@ if TYPE_CHECKING:
 
 Operation = Callable[["EventSink"], Awaitable["Outcome"]]
 
+# What `_start` needs that the first frame does not.
+_START_MODULES = (
+    "megachat.chat.session",
+    "megachat.chat.store",
+    "megachat.tui.widgets.conversation_view",
+)
+
+
+def _import_modules(names: Iterable[str]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
 
 class MainScreen(
-    BranchActions, ConversationActions, SettingsActions, ImageActions, MainCommands, Screen
+    BranchActions,
+    ConversationActions,
+    ScrollActions,
+    SettingsActions,
+    ImageActions,
+    MainCommands,
+    Screen,
 ):
     """The chat."""
 
@@ -98,26 +119,46 @@ class MainScreen(
 
     def compose(self) -> ComposeResult:
         yield Static(Content("New chat"), id="title-bar", markup=False)
-        with Horizontal(id="body"), Vertical(id="chat"):
-            yield Vertical(id="conversation-slot")
-            yield StatusLine(id="status")
-            yield AttachmentsStrip(id="attachments")
-            yield PromptInput(id="prompt")
-        yield Footer()
+        with Horizontal(id="body"):
+            with Vertical(id="chat"):
+                yield Vertical(id="conversation-slot")
+                yield StatusLine(id="status")
+                yield AttachmentsStrip(id="attachments")
+                yield PromptInput(id="prompt")
+            yield self._sidebar()
+        yield SteadyFooter()
+
+    def _sidebar(self) -> Sidebar:
+        """The sidebar, whole, in the first frame: a new chat's settings, as start-up then loads
+        them (so nothing moves or fills in)."""
+        settings = self.mc_app.settings
+        return Sidebar(
+            settings.model,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            system=settings.system_prompt or "",
+            id="sidebar",
+        )
 
     def on_mount(self) -> None:
-        self.query_one(PromptInput).focus()
+        self.set_focus(self.query_one(PromptInput))  # now: the first frame shows its keys
         self.call_after_refresh(self._start)
 
     @work(group="startup", exit_on_error=False)
     async def _start(self) -> None:
-        """After the first frame: the sidebar, the view, the session and its conversation."""
+        """After the first frame: the view, the session and its conversation, filled in place
+        (nothing moves). Modules are imported off the event loop, so typed text is drawn
+        meanwhile."""
+        from megachat.tui.app import resume_gc
+
+        resume_gc()  # paused by the CLI until the first frame
+        await asyncio.to_thread(_import_modules, _START_MODULES)
         from megachat.chat.session import ChatSession
         from megachat.chat.store import StoreError
         from megachat.tui.widgets.conversation_view import ConversationView
+        from megachat.tui.widgets.stream_markdown import warm_up
 
         try:
-            await self.query_one("#body").mount(Sidebar(self.mc_app.settings.model, id="sidebar"))
             self.view = ConversationView(id="conversation")
             self.view.branches = self.branch_position  # `‹ n/m ›` in the headers
             await self.query_one("#conversation-slot").mount(self.view)
@@ -133,8 +174,11 @@ class MainScreen(
             await self._open_initial()
         finally:
             self.ready.set()
-        # Import the HTTP client (httpx) off the event loop while the user starts typing.
+        # Import the HTTP client (httpx) and build the Markdown machinery off the event loop
+        # while the user starts typing: the first reply does not wait for them.
         await asyncio.to_thread(importlib.import_module, "megachat.api")
+        dark = self.app.current_theme.dark
+        self.run_worker(lambda: warm_up(dark), thread=True, group="warm-up", exit_on_error=False)
         if not self.mc_app.has_api_key:
             if not await self._ask_key(None):
                 self.notify(

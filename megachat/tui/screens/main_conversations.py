@@ -1,5 +1,6 @@
 """The main screen's conversations: which one opens at start, the conversations screen, a new
-chat (a mixin of MainScreen). Opening goes through the screen's ChatSession.
+chat (a mixin of MainScreen). Opening goes through the screen's ChatSession; one opened from a
+search hit shows the hit's message at the top (`show_hit`), not the end.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ class ConversationActions(_Base):
                 self.notify("No saved conversation yet: a new one is open.", markup=False)
         if chosen is None or not self._open(chosen, message_id=hit):
             session.new()
+            hit = None
         await self.refresh_conversation()
+        await self.show_hit(hit)
 
     def _open(self, conversation_id: str, *, message_id: str | None = None) -> bool:
         """Open a stored conversation in the session (with `message_id`, a search hit: on the
@@ -87,6 +90,7 @@ class ConversationActions(_Base):
         if chosen and chosen != NEW_CHAT:
             if self._open(str(chosen), message_id=screen.chosen_message_id):
                 await self.refresh_conversation()
+                await self.show_hit(screen.chosen_message_id)
         elif chosen == NEW_CHAT or current.id in screen.deleted_ids:
             session.new()
             await self.refresh_conversation()

@@ -42,6 +42,26 @@ def _option(model: str) -> tuple[Content, str]:
     return Content(clean(model) or "?"), model
 
 
+def _temperature_text(temperature: float | None) -> str:
+    return "" if temperature is None else f"{temperature:g}"
+
+
+def _max_tokens_text(max_tokens: int | None) -> str:
+    return "" if max_tokens is None else str(max_tokens)
+
+
+def _figures_text(draft_tokens: int, usage: dict | None) -> str:
+    """The figures line: the draft's estimate, then the last reply's usage when known."""
+    lines = [f"Draft ≈ {draft_tokens:,} tokens"]
+    if usage:
+        from megachat.chat.tokens import format_usage  # chat.images with it: not in frame one
+
+        figures = format_usage(usage)
+        if figures:
+            lines.append(f"Last reply: {figures}")
+    return "\n".join(lines)
+
+
 Setting = Literal["model", "temperature", "max_tokens", "system", "prefill"]
 
 
@@ -89,10 +109,23 @@ class Sidebar(VerticalScroll):
     }
     """
 
-    def __init__(self, model: str, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str,
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        system: str = "",
+        id: str | None = None,
+    ) -> None:
+        """Start with a new chat's settings, so the inputs show what `load` would show for it:
+        composed with the first frame, the sidebar is final at once (nothing fills in later)."""
         super().__init__(id=id)
         self._initial_model = model
         self._models: list[str] = [model] if model else []
+        self._initial_temperature = temperature
+        self._initial_max_tokens = max_tokens
+        self._initial_system = system
 
     def compose(self) -> ComposeResult:
         yield Label("Model")
@@ -105,6 +138,7 @@ class Sidebar(VerticalScroll):
         )
         yield Label("Temperature (0–1)")
         yield Input(
+            _temperature_text(self._initial_temperature),
             placeholder="default",
             id="temperature",
             validators=[Function(_temperature_ok, f"temperature must be {TEMPERATURE_ALLOWED}")],
@@ -113,6 +147,7 @@ class Sidebar(VerticalScroll):
         )
         yield Label("Max tokens")
         yield Input(
+            _max_tokens_text(self._initial_max_tokens),
             id="max-tokens",
             type="integer",
             validators=[Integer(minimum=1, maximum=MAX_TOKENS_LIMIT)],
@@ -122,13 +157,14 @@ class Sidebar(VerticalScroll):
         yield Input(placeholder="the reply starts with…", id="prefill", compact=True)
         yield Label("System prompt")
         yield UnicodeTextArea(
+            self._initial_system,
             id="system",
             soft_wrap=True,
             tab_behavior="focus",
             placeholder="applies from the next turn",
             highlight_cursor_line=False,
         )
-        yield Static("", id="figures", markup=False)
+        yield Static(Content(_figures_text(0, None)), id="figures", markup=False)
         yield Static("", id="warning", markup=False)
 
     # -- values -------------------------------------------------------------------------------
@@ -204,9 +240,7 @@ class Sidebar(VerticalScroll):
         them to the conversation and saves it once."""
         with self.prevent(Input.Changed, TextArea.Changed):
             self.query_one("#system", TextArea).load_text(system)
-            self.query_one("#temperature", Input).value = (
-                "" if temperature is None else f"{temperature:g}"
-            )
+            self.query_one("#temperature", Input).value = _temperature_text(temperature)
             self.query_one("#prefill", Input).value = prefill
 
     def focus_system(self) -> None:
@@ -225,8 +259,8 @@ class Sidebar(VerticalScroll):
         max_input = self.query_one("#max-tokens", Input)
         system_area = self.query_one("#system", TextArea)
         with self.prevent(Input.Changed, TextArea.Changed):
-            temperature_input.value = "" if temperature is None else f"{temperature:g}"
-            max_input.value = "" if max_tokens is None else str(max_tokens)
+            temperature_input.value = _temperature_text(temperature)
+            max_input.value = _max_tokens_text(max_tokens)
             if system_area.text != system:
                 system_area.load_text(system)
             if prefill is not None:
@@ -250,13 +284,7 @@ class Sidebar(VerticalScroll):
     def set_figures(
         self, *, draft_tokens: int, usage: dict | None, warning: str | None = None
     ) -> None:
-        lines = [f"Draft ≈ {draft_tokens:,} tokens"]
-        from megachat.chat.tokens import format_usage  # chat.images with it: not in frame one
-
-        figures = format_usage(usage)
-        if figures:
-            lines.append(f"Last reply: {figures}")
-        self.query_one("#figures", Static).update(Content("\n".join(lines)))
+        self.query_one("#figures", Static).update(Content(_figures_text(draft_tokens, usage)))
         warning_widget = self.query_one("#warning", Static)
         warning_widget.update(Content(clean(warning or "")))
         warning_widget.set_class(bool(warning), "-visible")

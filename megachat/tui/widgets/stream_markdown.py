@@ -40,7 +40,7 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.style import Style as RichStyle
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -126,6 +126,9 @@ class MarkdownBlock:
 
     _code: _CodeSource | None = field(default=None, repr=False)
     _plain: _PlainText | None = field(default=None, repr=False)
+    # painted lines (cropped to the width, in the widget's style), for (_key, style)
+    _painted: dict[int, Strip] = field(default_factory=dict, repr=False)
+    _painted_for: tuple[Any, ...] | None = field(default=None, repr=False)
 
     def code(self) -> list[str]:
         """The contents of the fenced / indented code blocks in this block."""
@@ -264,6 +267,19 @@ def _tokens_markdown(tokens: list[Token], code_theme: str) -> Any:
 
         _markdown_class = _TokensMarkdown
     return _markdown_class(tokens, code_theme)
+
+
+def warm_up(dark: bool = True) -> None:
+    """Build what a first reply needs (the parser, Rich's Markdown class, the code theme and
+    Pygments' Python lexer with its compiled patterns: ~85 ms), so a reply does not wait for it.
+    The screen runs this off the event loop once start-up is done."""
+    theme = DARK_CODE_THEME if dark else LIGHT_CODE_THEME
+    _tokens_markdown(markdown_parser().parse("# a\n\n*b* `c`\n"), theme)
+    _syntax_theme(theme)
+    lexer = _lexer("python")
+    if lexer is not None:
+        for _token in lexer.get_tokens("x = 1\n"):  # type: ignore[attr-defined]
+            pass
 
 
 _CODE_CHUNK = 64  # lines highlighted together; a fence is never lexed as a whole while streaming
@@ -699,6 +715,7 @@ class StreamingMarkdown(Widget):
         self._layout_key: tuple[int, str] | None = None
         self._height = 0
         self.tail_cost = 0.0  # seconds the open tail took in the last layout
+        self._line_style: RichStyle | None = None  # while render_lines runs
 
     def _new_splitter(self, text: str) -> BlockSplitter:
         splitter = BlockSplitter(window=self.block_window, budget=self.markdown_budget)
@@ -826,10 +843,19 @@ class StreamingMarkdown(Widget):
         self._layout(width)
         return self._height
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Lines for the compositor; the widget's style is worked out once for all of them
+        (`rich_style` walks every ancestor's styles; it used to run once per line)."""
+        self._line_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._line_style = None
+
     def render_line(self, y: int) -> Strip:
         """One line of the rendered text, styled on top of the widget's own colours."""
         width = self.size.width
-        style = self.rich_style
+        style = self.rich_style if self._line_style is None else self._line_style
         if width <= 0:
             return Strip.blank(0, style)
         self._layout(width)
@@ -842,7 +868,19 @@ class StreamingMarkdown(Widget):
         offset = y - self._starts[index]
         if offset >= len(lines):
             return Strip.blank(width, style)
-        return lines[offset].crop_extend(0, width, None).apply_style(style)
+        if block.is_plain:  # its last line grows while it streams
+            return lines[offset].crop_extend(0, width, None).apply_style(style)
+        # Scrolling and every streamed frame paint the same lines again: keep them painted.
+        painted_for = (block._key, style)
+        if block._painted_for != painted_for:
+            block._painted_for = painted_for
+            block._painted = {}
+        line = block._painted.get(offset)
+        if line is None:
+            line = block._painted[offset] = (
+                lines[offset].crop_extend(0, width, None).apply_style(style)
+            )
+        return line
 
     def rendered_lines(self, width: int) -> list[str]:
         """The text of every rendered line at `width` (for tests and plain-text export)."""
