@@ -274,7 +274,9 @@ def tui_rows(runs: int, workdir: Path) -> list[Row]:
     rows: list[Row] = []
     with FakeServer() as server:
         env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached as installed (see bench_e2e)
         env.update(
+            PYTHONPYCACHEPREFIX=str(workdir / "pycache"),
             TERM="xterm-256color",
             COLUMNS=str(bt.COLS),
             LINES=str(bt.ROWS),
