@@ -182,7 +182,7 @@ async def test_a_reply_streaming_while_scrolled_far_up_keeps_streaming_without_p
         assert "line 49" in "\n".join(shown.query_one("StreamingMarkdown").rendered_lines(80))
 
 
-async def test_showing_a_message_far_up_puts_it_at_the_top() -> None:
+async def test_loading_at_a_message_far_up_puts_it_at_the_top() -> None:
     app = Host()
     async with app.run_test(size=(100, 30)) as pilot:
         view = app.view
@@ -190,8 +190,9 @@ async def test_showing_a_message_far_up_puts_it_at_the_top() -> None:
         await view.load(messages)
         await settled(pilot)
         for index in (300, 5, 990, 0):
-            assert await view.show_message(messages[index].id)
+            await view.load(messages, at=messages[index].id)  # a search hit
             await settled(pilot)
+            assert not view.is_following or index == 990
             widget = view.widget_for(messages[index].id)
             assert widget is not None
             if index < 990:  # near the end the view cannot scroll the message to the top

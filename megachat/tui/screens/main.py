@@ -195,15 +195,16 @@ class MainScreen(
         self.session.new(conversation)
         await self.refresh_conversation()
 
-    async def refresh_conversation(self) -> None:
-        """Show the session's conversation: its active path, settings, title and figures."""
+    async def refresh_conversation(self, *, at: str | None = None) -> None:
+        """Show the session's conversation: its active path (at its end, or with the message
+        `at` at the top: a search hit), settings, title and figures."""
         conversation = self.conversation
         assert conversation is not None
         self.last_error = None
         self._take_last_usage()
         self.reset_code_index()
         if self.view is not None:
-            await self.view.load(conversation.messages)
+            await self.view.load(conversation.messages, at=at)
         self.query_one(Sidebar).load(conversation)
         self._update_title()
         self._recount_history()

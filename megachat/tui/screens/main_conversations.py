@@ -1,6 +1,6 @@
 """The main screen's conversations: which one opens at start, the conversations screen, a new
 chat (a mixin of MainScreen). Opening goes through the screen's ChatSession; one opened from a
-search hit shows the hit's message at the top (`show_hit`), not the end.
+search hit shows the hit's message at the top, not the end.
 """
 
 from __future__ import annotations
@@ -42,8 +42,7 @@ class ConversationActions(_Base):
         if chosen is None or not self._open(chosen, message_id=hit):
             session.new()
             hit = None
-        await self.refresh_conversation()
-        await self.show_hit(hit)
+        await self.refresh_conversation(at=hit)
 
     def _open(self, conversation_id: str, *, message_id: str | None = None) -> bool:
         """Open a stored conversation in the session (with `message_id`, a search hit: on the
@@ -89,8 +88,7 @@ class ConversationActions(_Base):
         chosen = await self.app.push_screen_wait(screen)
         if chosen and chosen != NEW_CHAT:
             if self._open(str(chosen), message_id=screen.chosen_message_id):
-                await self.refresh_conversation()
-                await self.show_hit(screen.chosen_message_id)
+                await self.refresh_conversation(at=screen.chosen_message_id)
         elif chosen == NEW_CHAT or current.id in screen.deleted_ids:
             session.new()
             await self.refresh_conversation()

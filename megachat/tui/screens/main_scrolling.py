@@ -1,6 +1,6 @@
 """The main screen's jumps through the conversation (a mixin of MainScreen): to the first or the
-last message from anywhere, the prompt focused included, and to a search hit. The view mounts
-only what is near the viewport, so a jump costs the same on 10 or 10,000 messages.
+last message from anywhere, the prompt focused included. The view mounts only what is near the
+viewport, so a jump costs the same on 10 or 10,000 messages.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ else:
 
 
 class ScrollActions(_Base):
-    """`scroll_top` / `scroll_bottom` and showing a search hit."""
+    """`scroll_top` / `scroll_bottom`."""
 
     def action_scroll_top(self) -> None:
         """Show the first message of the conversation."""
@@ -37,9 +37,3 @@ class ScrollActions(_Base):
             await view.scroll_to_start()
         else:
             await view.scroll_to_end()
-
-    async def show_hit(self, message_id: str | None) -> None:
-        """Bring a search hit's message into view (the conversation is already open on its
-        branch); nothing when there is no hit."""
-        if message_id is not None and self.view is not None:
-            await self.view.show_message(message_id)

@@ -529,22 +529,31 @@ class ConversationView(VerticalScroll, can_focus=False):
 
     # ---- loading --------------------------------------------------------------------------------
 
-    async def load(self, messages: Iterable[ChatMessage]) -> None:
-        """Show a conversation: mount the newest messages and follow the bottom."""
+    async def load(self, messages: Iterable[ChatMessage], *, at: str | None = None) -> None:
+        """Show a conversation: mount the newest messages and follow the bottom; or, with `at`
+        (a search hit's message id on this path), mount what is around that message and show
+        it at the top (the end is never drawn on the way)."""
         async with self._lock:
-            await self._load(list(messages))
+            await self._load(list(messages), at)
 
-    async def _load(self, messages: list[ChatMessage]) -> None:
+    async def _load(self, messages: list[ChatMessage], at: str | None = None) -> None:
         self._settle_live()
         await self._drop_live_unless_in(messages)
         self._set_messages(messages)
         self._unanswered_id = None
         n = len(messages)
-        start = self._tail_start()
         self._first = self._last = n
         self._top = self._window_end = self._sums()[n]
-        self._anchor = (messages[start].id, self._sums()[start]) if n else None
         self._hold = None
+        index = self._index.get(at) if at is not None else None
+        if index is not None:
+            if self._anchored:
+                self.release_anchor()
+            await self._jump(index, self._sums()[index], hold=0)
+            self.mark_unanswered(unanswered_turn(self._messages))
+            return
+        start = self._tail_start()
+        self._anchor = (messages[start].id, self._sums()[start]) if n else None
         await self._change(self._window(), list(range(start, n)), [], [])
         self.mark_unanswered(unanswered_turn(self._messages))
         self.anchor()
@@ -710,22 +719,6 @@ class ConversationView(VerticalScroll, can_focus=False):
                 index = self._tail_start()
                 await self._jump(index, self._y_of(index))
         self.anchor()
-
-    async def show_message(self, message_id: str) -> bool:
-        """Bring a message of the path to the top of the viewport (a search hit); False when
-        it is not on the path shown."""
-        async with self._lock:
-            index = self._index.get(message_id)
-            if index is None:
-                return False
-            if self._anchored:
-                self.release_anchor()
-            placed = self._placed.get(message_id)
-            if placed is not None and self.widget_for(message_id) is not None:
-                self.scroll_to(y=placed[0], animate=False, immediate=True)
-            else:
-                await self._jump(index, self._y_of(index), hold=0)
-            return True
 
 
 def _start(placed: tuple[int, int] | None) -> int:
