@@ -100,8 +100,10 @@ class ChatSession:
         conversation = self.store.get(conversation_id)
         self.conversation = conversation
         if message_id is not None and conversation.get(message_id) is not None:
+            shown = conversation.active_leaf_id
             conversation.switch_to(message_id)
-            self._persist_active()
+            if conversation.active_leaf_id != shown:  # a hit on the path shown changes nothing
+                self._persist_active()
         return conversation
 
     def open_latest(self) -> Conversation | None:
