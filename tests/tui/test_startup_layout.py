@@ -1,7 +1,8 @@
 """Start-up without a jump: the first frame already has the final layout.
 
-The sidebar (with its inputs) and the footer's keys are composed with the first frame; the view,
-the store and the session come right after it (`MainScreen._start`) and fill in place. So the
+The sidebar (with its inputs) and the footer's row are composed with the first frame; the footer's
+keys, the view, the store and the session come right after it (`MainScreen._start`) and fill in
+place. So the
 regions of the prompt, the sidebar, the conversation area, the title and the footer are the same
 at the first frame as once start-up has finished, and the sidebar shows the new chat's settings
 from the start (so loading the conversation changes nothing on screen).
@@ -115,17 +116,18 @@ async def test_a_sidebar_shows_its_settings_from_the_start(make_app):
         }
 
 
-async def test_the_first_frame_shows_the_keys_and_a_click_on_one_presses_it(make_app):
+async def test_the_footer_fills_in_place_and_a_click_on_a_key_presses_it(make_app):
     from megachat.tui.screens import HelpScreen
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         main = app.screen
-        assert not main.ready.is_set()
-        keys = {key.description: key for key in main.query_one(SteadyFooter).query(FooterKey)}
-        assert "Send" in keys and "Help" in keys  # the prompt's keys, in the first frame
-
+        footer = main.query_one(SteadyFooter)
+        first = footer.region
         await ready(pilot)
+        keys = {key.description: key for key in footer.query(FooterKey)}
+        assert "Send" in keys and "Help" in keys  # the prompt's keys
+        assert footer.region == first
         await pilot.click(keys["Help"])
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
