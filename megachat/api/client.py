@@ -285,6 +285,12 @@ def _ssl_context() -> ssl.SSLContext:
     return _SSL_CONTEXT
 
 
+def prepare_tls() -> None:
+    """Build the process's SSL context ahead of the first request (its CA certificates cost
+    50-80 ms of CPU): the TUI calls it off the event loop while the user types."""
+    _ssl_context()
+
+
 def _encode(body: Any) -> bytes:
     """Compact UTF-8 JSON; lone surrogates (unencodable) fall back to ASCII escapes."""
     try:

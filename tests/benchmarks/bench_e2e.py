@@ -27,21 +27,15 @@ A mark never reached is reported as NaN ("not reached" in run.py) and fails its 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import itertools
 import json
 import os
-import pty
 import random
 import select
-import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from collections.abc import Callable
@@ -52,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_tui as bt  # noqa: E402
+from ptyproc import spawn_in_pty, stop  # noqa: E402
 
 from tests.fakeserver import FakeServer, Reply, message_events, sse_event  # noqa: E402
 
@@ -94,29 +89,8 @@ class PtyApp:
     """A process in a 120x40 pseudo-terminal (tty echo off), read by `wait_for`; always killed."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        master, slave = pty.openpty()
-        attrs = termios.tcgetattr(slave)
-        attrs[3] &= ~termios.ECHO  # only the app may echo what we type
-        termios.tcsetattr(slave, termios.TCSANOW, attrs)
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", bt.ROWS, bt.COLS, 0, 0))
-        self.master = master
         self.started = time.perf_counter()
-        try:
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                env=env,
-                cwd=ROOT,
-                start_new_session=True,
-                close_fds=True,
-            )
-        except BaseException:
-            os.close(master)
-            raise
-        finally:
-            os.close(slave)
+        self.proc, self.master = spawn_in_pty(argv, env, cwd=ROOT, rows=bt.ROWS, cols=bt.COLS)
         self.pid = self.proc.pid
         self.output_times: list[float] = []  # perf_counter of every read, when recording
 
@@ -197,18 +171,7 @@ class PtyApp:
         return seen - self.started
 
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, signal.SIGKILL)
-            self.proc.wait()
-        with contextlib.suppress(OSError):
-            while select.select([self.master], [], [], 0)[0] and os.read(self.master, 65536):
-                pass
-        os.close(self.master)
+        stop(self.proc, self.master)
 
 
 def app_env(workdir: Path, name: str, base_url: str) -> dict[str, str]:

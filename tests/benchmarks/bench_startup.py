@@ -28,18 +28,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
-import pty
 import re
 import select
-import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import time
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
@@ -49,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_tui import COLS, HELLO_APP, ROOT, ROWS
+from ptyproc import spawn_in_pty, stop
 
 SYNC_QUERY = b"\x1b[?2026$p"
 SYNC_SUPPORTED = b"\x1b[?2026;2$y"  # DECRPM: mode 2026 known, currently reset
@@ -95,8 +91,7 @@ def trace_startup(
     argv: Sequence[str], env: Mapping[str, str], *, timeout: float = 20.0
 ) -> StartupTrace:
     """Launch `argv` in a pty and record its frames until the screen settles."""
-    master = _spawn_in_pty(argv, env)
-    proc, fd = master
+    proc, fd = spawn_in_pty(argv, env, cwd=ROOT, rows=ROWS, cols=COLS)
     start = time.perf_counter()
     first_byte = float("nan")
     frames: list[Frame] = []
@@ -127,43 +122,8 @@ def trace_startup(
             if last is not None and now - last.at >= QUIET_SECONDS:
                 break
     finally:
-        _stop(proc, fd)
+        stop(proc, fd)
     return _trace(first_byte, frames)
-
-
-def _spawn_in_pty(argv: Sequence[str], env: Mapping[str, str]) -> tuple[subprocess.Popen, int]:
-    """bench_tui's pty: COLS x ROWS, tty echo off, the child in its own session."""
-    master, slave = pty.openpty()
-    attrs = termios.tcgetattr(slave)
-    attrs[3] &= ~termios.ECHO
-    termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=dict(env),
-        cwd=ROOT,
-        start_new_session=True,
-        close_fds=True,
-    )
-    os.close(slave)
-    return proc, master
-
-
-def _stop(proc: subprocess.Popen, fd: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    with contextlib.suppress(OSError):
-        while select.select([fd], [], [], 0)[0] and os.read(fd, 65536):
-            pass
-    os.close(fd)
 
 
 def _take_frames(

@@ -22,18 +22,17 @@ import asyncio
 import contextlib
 import json
 import os
-import pty
 import random
 import select
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import termios
 import textwrap
 import time
 from pathlib import Path
+
+from ptyproc import spawn_in_pty, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -64,26 +63,8 @@ HELLO_APP = textwrap.dedent(
 
 def _spawn_until_usable(argv: list[str], env: dict[str, str], timeout: float = 20.0) -> float:
     """Seconds from spawn until keys typed into the pty are echoed by the app (tty echo off)."""
-    master, slave = pty.openpty()
-    attrs = termios.tcgetattr(slave)
-    attrs[3] &= ~termios.ECHO  # the tty must not echo the probe itself before the app starts
-    termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    import fcntl
-    import struct
-
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLS, 0, 0))
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        close_fds=True,
-    )
-    os.close(slave)
+    proc, master = spawn_in_pty(argv, env, cwd=ROOT, rows=ROWS, cols=COLS)
     seen = b""
     elapsed = float("nan")
     next_probe = start
@@ -105,18 +86,7 @@ def _spawn_until_usable(argv: list[str], env: dict[str, str], timeout: float = 2
                     elapsed = time.perf_counter() - start
                     break
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        # drain and close
-        with contextlib.suppress(OSError):
-            while select.select([master], [], [], 0)[0] and os.read(master, 65536):
-                pass
-        os.close(master)
+        stop(proc, master)
     return elapsed
 
 

@@ -265,6 +265,7 @@ def ask_rows(runs: int, workdir: Path) -> list[Row]:
 
 
 def tui_rows(runs: int, workdir: Path) -> list[Row]:
+    import bench_e2e as be
     import bench_tui as bt
 
     from tests.fakeserver import FakeServer
@@ -273,20 +274,7 @@ def tui_rows(runs: int, workdir: Path) -> list[Row]:
     hello.write_text(bt.HELLO_APP)
     rows: list[Row] = []
     with FakeServer() as server:
-        env = dict(os.environ)
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode cached as installed (see bench_e2e)
-        env.update(
-            PYTHONPYCACHEPREFIX=str(workdir / "pycache"),
-            TERM="xterm-256color",
-            COLUMNS=str(bt.COLS),
-            LINES=str(bt.ROWS),
-            MEGALLM_API_KEY="sk-bench-0123456789",
-            MEGALLM_BASE_URL=server.base_url,
-            XDG_CONFIG_HOME=str(workdir / "tui-config"),
-            XDG_DATA_HOME=str(workdir / "tui-data"),
-            PYTHONPATH=str(ROOT),
-            NO_PROXY="127.0.0.1,localhost",
-        )
+        env = be.app_env(workdir, "tui", server.base_url)  # bytecode cached as installed
         med = interleaved(
             {
                 "ours": lambda: bt._spawn_until_usable([sys.executable, "-m", "megachat"], env),

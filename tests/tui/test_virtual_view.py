@@ -6,6 +6,7 @@ straight to the Store (fast; no requests). Synchronisation is on app state only 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual.app import App, ComposeResult
@@ -74,6 +75,21 @@ def assert_window_sound(view: ConversationView) -> None:
     assert spans[-1][0] + spans[-1][1] >= bottom or indices[-1] == len(view.messages) - 1
 
 
+async def page_up_to_top(
+    pilot: Any, view: ConversationView, each: Callable[[], None] | None = None
+) -> int:
+    """PageUp held until the top (at most 2000 pages), settling and then calling `each` after
+    every page; how many pages it took."""
+    pages = 0
+    while view.scroll_y > 0 and pages < 2000:
+        view.scroll_page_up(animate=False)
+        await settled(pilot)
+        if each is not None:
+            each()
+        pages += 1
+    return pages
+
+
 async def test_scrolling_mounts_what_comes_near_and_unmounts_what_goes_far() -> None:
     app = Host()
     async with app.run_test(size=(100, 30)) as pilot:
@@ -83,12 +99,7 @@ async def test_scrolling_mounts_what_comes_near_and_unmounts_what_goes_far() -> 
         assert view.is_following
         assert mounted_indices(view)[-1] == 399
         assert len(view._window()) <= BOUND
-        pages = 0
-        while view.scroll_y > 0 and pages < 2000:  # PageUp held, all the way up
-            view.scroll_page_up(animate=False)
-            await settled(pilot)
-            assert_window_sound(view)
-            pages += 1
+        pages = await page_up_to_top(pilot, view, each=lambda: assert_window_sound(view))
         assert pages > 50
         assert mounted_indices(view)[0] == 0
         first = view._window()[0]
@@ -135,11 +146,7 @@ async def test_heights_stay_true_after_a_resize() -> None:
         await settled(pilot)
         width = view._width
         assert width < 70
-        for _ in range(2000):
-            if view.scroll_y <= 0:
-                break
-            view.scroll_page_up(animate=False)
-            await settled(pilot)
+        await page_up_to_top(pilot, view)
         # every message was mounted on the way up, at this width: the virtual height is the sum
         # of the heights measured, and the first message starts at the very top
         measured = [view._cache.get(m.id, width) for m in messages]

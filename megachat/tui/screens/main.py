@@ -67,6 +67,12 @@ def _import_modules(names: Iterable[str]) -> None:
         importlib.import_module(name)
 
 
+def _prepare_requests() -> None:
+    from megachat.api.client import prepare_tls
+
+    prepare_tls()
+
+
 class MainScreen(
     BranchActions,
     ConversationActions,
@@ -174,9 +180,9 @@ class MainScreen(
             await self._open_initial()
         finally:
             self.ready.set()
-        # Import the HTTP client (httpx) and build the Markdown machinery off the event loop
-        # while the user starts typing: the first reply does not wait for them.
-        await asyncio.to_thread(importlib.import_module, "megachat.api")
+        # Import the HTTP client (httpx), load the CA certificates and build the Markdown
+        # machinery off the event loop while the user starts typing: no reply waits for them.
+        await asyncio.to_thread(_prepare_requests)
         dark = self.app.current_theme.dark
         self.run_worker(lambda: warm_up(dark), thread=True, group="warm-up", exit_on_error=False)
         if not self.mc_app.has_api_key:
