@@ -32,7 +32,6 @@ import os
 import re
 import select
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -242,38 +241,12 @@ class Screen:
 
 @contextlib.contextmanager
 def bench_env(tmp: Path) -> Iterator[dict[str, str]]:
-    """The environment for a launch: the fake server running, private config and data dirs."""
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakeserver", "--port", "0", "--quiet"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = server.stdout.readline() if server.stdout else ""
-        base_url = line.split(" on ", 1)[1].split()[0] if " on " in line else ""
-        if not base_url:
-            raise RuntimeError(f"could not start the fake server: {line.strip()}")
-        env = dict(os.environ)
-        # Bytecode as an installed package has it: written by the warm-up launch (into `tmp`, not
-        # the tree) and read by the measured ones. With PYTHONDONTWRITEBYTECODE every launch
-        # compiled megachat's modules from source (~25-40 ms) while Textual's came compiled.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env["PYTHONPYCACHEPREFIX"] = str(tmp / "pycache")
-        env.update(
-            TERM="xterm-256color",
-            COLUMNS=str(COLS),
-            LINES=str(ROWS),
-            MEGALLM_API_KEY="sk-bench-0123456789",
-            MEGALLM_BASE_URL=base_url,
-            XDG_CONFIG_HOME=str(tmp / "config"),
-            XDG_DATA_HOME=str(tmp / "data"),
-            PYTHONPATH=str(ROOT),
-        )
-        yield env
-    finally:
-        server.terminate()
-        server.wait(timeout=5)
+    """The environment for a launch: the fake server running, private config and data dirs,
+    bytecode cached as an installed package has it (bench_e2e.app_env)."""
+    from bench_e2e import FakeServer, app_env
+
+    with FakeServer() as server:
+        yield app_env(tmp, "startup", server.base_url)
 
 
 def main() -> None:

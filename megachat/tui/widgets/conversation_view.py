@@ -44,7 +44,6 @@ from megachat.tui.widgets.message import Branch, MessageWidget, ReplyWidget
 from megachat.tui.widgets.message_heights import HeightCache
 
 if TYPE_CHECKING:
-    from textual.await_remove import AwaitRemove
     from textual.widget import AwaitMount
 
     from megachat.chat.conversation import ChatMessage
@@ -676,30 +675,12 @@ class ConversationView(VerticalScroll, can_focus=False):
             self.anchor()
         return reply
 
-    def remove_message(self, message_id: str) -> AwaitRemove | None:
-        """Forget a message (regenerate, edit-and-resend); removes its widget if mounted."""
-        index = self._index.get(message_id)
-        if index is None:
-            return None
-        widget = self.widget_for(message_id)
-        del self._messages[index]
-        del self._heights[index]
-        self._index = {m.id: i for i, m in enumerate(self._messages)}
-        self._prefix = None
-        if widget is not None:
-            return widget.remove()
-        return None
-
     def mark_unanswered(self, message: ChatMessage | None) -> None:
         """Mark the user turn no reply answers: done on load; a screen may call it when a turn
         fails before its reply began. A new message or reply drops the mark."""
         self._unanswered_id = message.id if message is not None else None
         for widget in self.message_widgets():
             widget.set_unanswered(message is not None and widget.message is message)
-
-    async def clear(self) -> None:
-        """Show an empty conversation."""
-        await self.load([])
 
     # ---- jumps ----------------------------------------------------------------------------------
 

@@ -78,7 +78,3 @@ class HeightCache:
         """Measured if known at `width`, else estimated."""
         known = self.get(message.id, width)
         return known if known is not None else estimate_height(message, width)
-
-    def clear(self) -> None:
-        """Forget everything (another conversation is shown)."""
-        self._by_width.clear()
