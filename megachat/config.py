@@ -50,6 +50,7 @@ class Settings:
     max_retries: int = 2
     timeout: float = DEFAULT_TIMEOUT
     keymap: dict[str, str] = field(default_factory=dict)
+    render_math: bool = True  # LaTeX in replies drawn as Unicode (False: shown as written)
     # Bad values found in the file (one line each): reported at start, the defaults used instead.
     warnings: list[str] = field(default_factory=list, compare=False, repr=False)
     # Where each of api_key / base_url came from: "default", "file" or "environment".
@@ -108,7 +109,7 @@ class _Rule:
     """One setting: its Settings attribute, what it holds and, for numbers, the allowed range."""
 
     attr: str
-    kind: str  # "secret", "url", "token", "text", "name", "int", "float" or "temperature"
+    kind: str  # "secret", "url", "token", "text", "name", "int", "float", "bool", "temperature"
     description: str
     low: float | None = None  # inclusive, or exclusive when low_open
     high: float | None = None  # inclusive
@@ -141,6 +142,8 @@ class _Rule:
             ok = ok and math.isfinite(value) and self._in_range(value)
             if ok and self.kind == "float":
                 value = float(value)
+        elif self.kind == "bool":
+            ok = isinstance(value, bool)
         elif self.kind == "temperature":
             # the one temperature rule lives with the request it shapes
             from megachat.chat.temperature import check_temperature
@@ -201,6 +204,9 @@ _KEYS: dict[str, _Rule] = {
         high=MAX_TIMEOUT,
         low_open=True,
     ),
+    "render_math": _Rule(
+        "render_math", "bool", "draw LaTeX math in replies as Unicode (default true)"
+    ),
     "rate_limit.requests": _Rule(
         "rate_limit_requests", "int", "requests per window; 0 disables", low=0
     ),
@@ -220,7 +226,9 @@ _KIND_NAMES = {
     "token": "a non-empty name without spaces or control characters",
     "text": "a string",
     "name": "a name of lower-case letters, digits, - and _",
+    "bool": "true or false",
 }
+_BOOLEANS = {"true": True, "false": False}  # as TOML writes them
 
 
 def known_keys() -> dict[str, str]:
@@ -248,6 +256,8 @@ def parse_value(key: str, text: str) -> Any:
             value = int(text)
         elif rule.kind in ("float", "temperature"):
             value = float(text)
+        elif rule.kind == "bool":
+            value = _BOOLEANS.get(text.strip().lower(), text)
         return rule.check(value)
     except ValueError:
         raise ValueError(f"must be {rule.allowed()}, not {text[:40]!r}") from None
@@ -276,6 +286,8 @@ def _instead(attr: str) -> str:
     value = getattr(Settings(), attr)
     if value is None:
         return "ignored (left unset)"
+    if isinstance(value, bool):
+        return f"using the default, {str(value).lower()}"
     shown = repr(value) if isinstance(value, str) else _number(value)
     return f"using the default, {shown}"
 

@@ -267,6 +267,32 @@ def test_timeout_key_default_file_and_cli_value(xdg: Path) -> None:
     assert load_settings().timeout == 600.0
 
 
+def test_render_math_is_a_boolean_from_the_file_and_config_set(xdg: Path) -> None:
+    """`render_math` (default true): LaTeX in replies drawn as Unicode, or shown as written."""
+    assert load_settings().render_math is True
+    assert "render_math" in config.known_keys()
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("render_math = false\n")
+    assert load_settings().render_math is False
+    for typed, value in (("false", False), ("TRUE", True), ("False", False)):
+        assert config.parse_cli_value("render_math", typed) is value
+    save_setting("render_math", False)
+    assert tomllib.loads(path.read_text()) == {"render_math": False}
+    assert load_settings().render_math is False
+    for bad in ("maybe", "1", "0", "", "yes"):
+        with pytest.raises(ConfigError, match="'render_math' must be true or false"):
+            config.parse_cli_value("render_math", bad)
+    with pytest.raises(ConfigError):
+        save_setting("render_math", 1)
+    path.write_text('render_math = "no"\n')
+    settings = load_settings()
+    (warning,) = settings.warnings
+    assert "line 1: 'render_math' must be true or false, not the string 'no'" in warning
+    assert warning.endswith("using the default, true")
+    assert settings.render_math is True
+
+
 @pytest.mark.parametrize(
     ("text", "quoted"),
     [

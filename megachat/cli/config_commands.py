@@ -79,6 +79,8 @@ def _show_value(value: Any) -> str:
         return "(unset)"
     if isinstance(value, str):
         return one_line(value) if value else '""'
+    if isinstance(value, bool):
+        return str(value).lower()  # as typed and as TOML writes it
     return str(value)
 
 

@@ -16,6 +16,7 @@ from textual.app import App
 from textual.screen import Screen
 
 from megachat.tui.keymap import APP_KEYS, bindings, check_keymap, help_rows
+from megachat.tui.widgets.markdown_math import set_math_rendering
 
 if TYPE_CHECKING:
     from megachat.api import MessagesClient
@@ -61,6 +62,7 @@ class MegachatApp(App[int]):
         self._presets: dict[str, Any] | None = None
         self._theme_ready = False
         self.keymap_overrides, self.keymap_warnings = check_keymap(settings.keymap or {})
+        set_math_rendering(settings.render_math)
         self.theme_warnings: list[str] = []
         self._install_themes()
         if self.keymap_overrides:

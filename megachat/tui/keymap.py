@@ -56,7 +56,8 @@ MAIN_KEYS: tuple[KeySpec, ...] = (
 )
 
 # Bindings of a focused message (MessageWidget): they show in the footer only while a message
-# has the focus, and act on that message's versions (its siblings in the conversation tree).
+# has the focus, and act on that message's versions (its siblings in the conversation tree) or
+# its links (open_link stays out of the footer, which is full: help lists it).
 MESSAGE_KEYS: tuple[KeySpec, ...] = (
     KeySpec(
         "previous_branch",
@@ -81,6 +82,13 @@ MESSAGE_KEYS: tuple[KeySpec, ...] = (
         "Delete version",
         show=True,
         help="Delete the focused version and all below it (asks first)",
+    ),
+    KeySpec(
+        "open_link",
+        "o",
+        "open_link",
+        "Open link",
+        help="Focused message: open one of its links (shows it and asks first)",
     ),
 )
 

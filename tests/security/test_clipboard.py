@@ -143,3 +143,73 @@ def palette_copy(app: Pty, command: bytes) -> str:
             return writes[before]
         app.read_until(b"\x07", resend=b"\r")  # BEL ends an OSC 52
     raise AssertionError(f"{command!r} wrote nothing to the clipboard")
+
+
+SELECTION_REPLY = "Alpha bravo \x1b]0;t\x07SELECT\u202eME charlie delta.\n\nSecond line here.\n"
+TERMINAL_OUTPUT = re.compile(
+    r"\x1b\[(?P<row>\d+);(?P<column>\d+)H"  # the cursor moves
+    r"|\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b."  # colours, modes, OSC
+    r"|(?P<text>[^\x1b]+)"
+)
+
+
+def screen_rows(output: bytes) -> list[str]:
+    """What the terminal shows after `output`, row by row (Textual draws with cursor moves and
+    text only; the text checked here is one cell per character)."""
+    rows = [[" "] * COLS for _ in range(ROWS)]
+    row = column = 0
+    for token in TERMINAL_OUTPUT.finditer(output.decode("utf-8", "replace")):
+        if token["row"]:
+            row, column = int(token["row"]) - 1, int(token["column"]) - 1
+        for character in token["text"] or "":
+            if character == "\r":
+                column = 0
+            elif character == "\n":
+                row = min(row + 1, ROWS - 1)
+            elif column < COLS:
+                rows[row][column] = character
+                column += 1
+    return ["".join(cells) for cells in rows]
+
+
+def screen_cell(rows: list[str], word: str, *, last: bool = False) -> tuple[int, int]:
+    """(column, row), from 1 as the mouse reports them, of the first (or last) letter of the
+    one place `word` shows."""
+    [(y, x)] = [(y, row.index(word)) for y, row in enumerate(rows) if word in row]
+    return x + 1 + (len(word) - 1 if last else 0), y + 1
+
+
+def test_a_mouse_selection_copied_on_a_terminal_is_exactly_the_selected_text(
+    tmp_path: Path, fake_server: FakeServer
+):
+    """The real app on a pty: SGR mouse bytes press, drag and release over a reply, ctrl+c
+    copies; the OSC 52 it writes holds the selected words, the reply's escapes removed."""
+    env = _base_env(tmp_path)
+    env.update(
+        MEGALLM_API_KEY="sk-clipboard-test-key",
+        MEGALLM_BASE_URL=fake_server.base_url,
+        TERM="xterm-256color",
+        COLUMNS=str(COLS),
+        LINES=str(ROWS),
+    )
+    usage = {"input_tokens": 5, "output_tokens": 4321}
+    fake_server.enqueue(sse_text_reply(SELECTION_REPLY, usage=usage))
+    app = Pty([sys.executable, "-m", "megachat"], env)
+    try:
+        app.read_until(PROBE, resend=PROBE)
+        app.write(b" go\r")
+        app.read_until(b"4,321 out")  # the reply is finished
+        app.write(b"(typed after)")  # drawn once what the end of the reply moved is drawn
+        app.read_until(b"(typed after)")
+        rows = screen_rows(app.output)
+        x1, y1 = screen_cell(rows, "bravo")
+        x2, y2 = screen_cell(rows, "charlie", last=True)
+        before = len(clipboard_writes(app.output))
+        app.write(f"\x1b[<0;{x1};{y1}M\x1b[<32;{x2};{y2}M\x1b[<0;{x2};{y2}m".encode())
+        app.write(b"\x03")  # ctrl+c
+        app.read_until(b"\x1b]52;c;")
+        while len(clipboard_writes(app.output)) == before:
+            app.read_until(b"\x07")  # BEL ends an OSC 52
+    finally:
+        app.close()
+    assert clipboard_writes(app.output)[before] == "bravo SELECT⟨U+202E⟩ME charlie"

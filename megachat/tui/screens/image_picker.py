@@ -1,4 +1,5 @@
-"""Pick an image to attach: a folder tree of images, an editable path with completion, a preview.
+"""Pick an image to attach: a folder tree of images, an editable path with completion, a preview
+(a real picture where the terminal has a graphics protocol, else half-blocks: see image_graphics).
 
 Result: the chosen file as an absolute Path, or None when cancelled. The picker only checks that
 it is an existing regular file; whether it is an image the API accepts is decided by
@@ -22,6 +23,7 @@ from textual.widgets.directory_tree import DirEntry
 from textual.widgets.tree import TreeNode
 
 from megachat.sanitize import clean
+from megachat.tui.widgets.image_graphics import Renderer
 from megachat.tui.widgets.image_preview import IMAGE_EXTENSIONS, ImagePreview, display_name
 from megachat.tui.widgets.path_input import PathInput
 
@@ -71,7 +73,9 @@ class ImageTree(DirectoryTree):
 
 
 class ImagePickerScreen(ModalScreen[Path | None]):
-    """Choose an image file; dismisses with its absolute Path, or None on Esc."""
+    """Choose an image file; dismisses with its absolute Path, or None on Esc.
+
+    `renderer` None: previews draw as this process's terminal can (see image_graphics)."""
 
     CSS_PATH = "image_picker.tcss"
     BINDINGS = [
@@ -79,8 +83,9 @@ class ImagePickerScreen(ModalScreen[Path | None]):
         Binding("ctrl+l", "focus_path", "Edit path", id="image_picker.focus_path"),
     ]
 
-    def __init__(self, start_dir: Path) -> None:
+    def __init__(self, start_dir: Path, *, renderer: Renderer | None = None) -> None:
         super().__init__()
+        self.renderer = renderer
         start = Path(os.path.expanduser(start_dir))
         if not start.is_dir():
             start = Path.cwd()
@@ -93,7 +98,7 @@ class ImagePickerScreen(ModalScreen[Path | None]):
         with Vertical(id="picker"):
             with Horizontal(id="picker-body"):
                 yield ImageTree(self.start_dir, id="picker-tree")
-                yield ImagePreview(id="picker-preview")
+                yield ImagePreview(renderer=self.renderer, id="picker-preview")
             yield PathInput(
                 self._show(self.start_dir, folder=True),
                 extensions=IMAGE_EXTENSIONS,

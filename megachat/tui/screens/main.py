@@ -10,6 +10,11 @@ front of them.
 Start-up: the first frame has the final layout (the prompt focused, the sidebar showing a new
 chat's settings); the conversation view, the store and httpx come right after it (`_start`) and
 fill in place, so nothing moves and the prompt is usable at once.
+
+Narrow terminals: below `SIDEBAR_DOCKED_MIN_WIDTH` columns the screen has the class `-narrow`
+(Textual's breakpoints, set in `compose` too, so the first frame has it) and main.tcss takes the
+sidebar out of the layout; ctrl+b shows it as an overlay above the conversation, which keeps its
+full width (`action_toggle_sidebar` says what happens on a resize).
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -42,6 +48,7 @@ from megachat.tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from textual.timer import Timer
+    from textual.widget import Widget
     from textual.worker import Worker
 
     from megachat.chat.conversation import ChatMessage, Conversation
@@ -50,9 +57,14 @@ if TYPE_CHECKING:
     from megachat.chat.turn import TurnEvent
     from megachat.tui.app import MegachatApp
     from megachat.tui.widgets.conversation_view import ConversationView
-    from megachat.tui.widgets.message import ReplyWidget
+    from megachat.tui.widgets.message import MessageWidget, ReplyWidget
+    from megachat.tui.widgets.stream_markdown import StreamingMarkdown
 
 Operation = Callable[["EventSink"], Awaitable["Outcome"]]
+
+# The narrowest screen on which the sidebar (34 columns) sits beside the chat; below it the
+# sidebar is an overlay that ctrl+b opens (main.tcss styles both by the screen's class).
+SIDEBAR_DOCKED_MIN_WIDTH = 90
 
 # What `_start` needs that the first frame does not.
 _START_MODULES = (
@@ -84,9 +96,12 @@ class MainScreen(
 ):
     """The chat."""
 
-    CSS_PATH = "main.tcss"
+    # Not CSS_PATH: Textual never loads the CSS_PATH of the screen `get_default_screen` returns
+    # (only pushed screens' paths are read), so main.tcss would be silently ignored.
+    DEFAULT_CSS = Path(__file__).with_name("main.tcss").read_text(encoding="utf-8")
     BINDINGS = bindings(MAIN_KEYS)
     AUTO_FOCUS = "#prompt"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (SIDEBAR_DOCKED_MIN_WIDTH, "-wide")]
 
     def __init__(
         self,
@@ -111,6 +126,7 @@ class MainScreen(
         self._models: list[Any] = []
         self._offered_paths: set[str] = set()
         self._save_timer: Timer | None = None
+        self._focus_before_sidebar: Widget | None = None
 
     @property
     def mc_app(self) -> MegachatApp:
@@ -124,6 +140,7 @@ class MainScreen(
     # -- layout and start-up ------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        self._set_width_class()
         yield Static(Content("New chat"), id="title-bar", markup=False)
         with Horizontal(id="body"):
             with Vertical(id="chat"):
@@ -441,7 +458,11 @@ class MainScreen(
     # -- turn actions ---------------------------------------------------------------------------
 
     def action_cancel(self) -> None:
-        """Esc: cancel the reply in progress (its partial text stays, marked cancelled)."""
+        """Esc: close the sidebar overlay when the focus is in it (a narrow screen), else cancel
+        the reply in progress (its partial text stays, marked cancelled)."""
+        if self._sidebar_has_focus() and self.query_one(Sidebar).has_class("-overlay"):
+            self._close_sidebar_overlay()
+            return
         if self.busy and self.turn_worker is not None:
             if self.session is None or not self.session.cancel():
                 self.turn_worker.cancel()  # still asking for a key: nothing was sent
@@ -488,15 +509,103 @@ class MainScreen(
         self.query_one(AttachmentsStrip).set_images(list(draft.images))
         prompt.focus()
 
-    # -- focus ----------------------------------------------------------------------------------
+    # -- links ----------------------------------------------------------------------------------
+
+    def on_streaming_markdown_link_clicked(self, event: StreamingMarkdown.LinkClicked) -> None:
+        """A click on a link in a reply: show it and ask (screens/open_link.py)."""
+        event.stop()
+        self._open_link((event.url,))
+
+    def on_message_widget_open_link(self, event: MessageWidget.OpenLink) -> None:
+        """`o` on a focused message: pick one of its links, then as a click."""
+        event.stop()
+        self._open_link(event.urls)
+
+    @work(group="open-link", exclusive=True, exit_on_error=False)
+    async def _open_link(self, urls: tuple[str, ...]) -> None:
+        from megachat.tui.screens.open_link import confirm_and_open
+
+        await confirm_and_open(self, urls)
+
+    # -- focus and the sidebar -------------------------------------------------------------------
 
     def action_toggle_sidebar(self) -> None:
-        for sidebar in self.query(Sidebar):
-            sidebar.toggle_class("-hidden")
+        """ctrl+b. On a wide screen the sidebar shows or hides beside the chat, and that choice
+        is kept across resizes (hidden stays hidden after a trip to a narrow width). On a narrow
+        one it opens as an overlay with the focus in it, and closes again (so does Esc); the
+        focus goes back to where it was. The overlay belongs to the narrow layout: widening past
+        the line closes it, and narrowing with the focus in the sidebar opens it (see
+        `on_resize`)."""
+        sidebar = self.query_one(Sidebar)
+        if self._is_narrow():
+            if sidebar.has_class("-overlay"):
+                self._close_sidebar_overlay()
+            else:
+                self._open_sidebar()
+                sidebar.focus_first_setting()
+        elif sidebar.has_class("-hidden"):
+            sidebar.remove_class("-hidden")
+        else:
+            self._give_focus_back()
+            sidebar.add_class("-hidden")
 
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
 
     def action_focus_system(self) -> None:
-        for sidebar in self.query(Sidebar):
-            sidebar.focus_system()
+        """ctrl+s: show the sidebar (an overlay on a narrow screen) with the cursor in the
+        system prompt."""
+        self._open_sidebar()
+        self.query_one(Sidebar).focus_system()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Crossing the line keeps the sidebar where the user is: an open overlay closes on
+        widening (the docked sidebar then shows unless the user hid it), and a docked sidebar
+        with the focus in it becomes the overlay on narrowing (typing is never hidden)."""
+        sidebar = self.query_one(Sidebar)
+        if event.size.width >= SIDEBAR_DOCKED_MIN_WIDTH:
+            if sidebar.has_class("-overlay"):
+                sidebar.remove_class("-overlay")
+                if sidebar.has_class("-hidden"):
+                    self._give_focus_back()
+        elif self._sidebar_has_focus():
+            sidebar.add_class("-overlay")
+
+    def _set_width_class(self) -> None:
+        """`-narrow` or `-wide` now, as HORIZONTAL_BREAKPOINTS will set it: Textual does so at
+        the screen's first Resize, which a real terminal delivers after the first frame (that
+        frame would have the sidebar, then lose it: a jump)."""
+        narrow = self._is_narrow()
+        self.set_class(narrow, "-narrow")
+        self.set_class(not narrow, "-wide")
+
+    def _is_narrow(self) -> bool:
+        return self.app.size.width < SIDEBAR_DOCKED_MIN_WIDTH
+
+    def _open_sidebar(self) -> None:
+        """Show the sidebar in this width's way, remembering where the focus was."""
+        if not self._sidebar_has_focus():
+            self._focus_before_sidebar = self.focused
+        sidebar = self.query_one(Sidebar)
+        if self._is_narrow():
+            sidebar.add_class("-overlay")
+        else:
+            sidebar.remove_class("-hidden")
+
+    def _close_sidebar_overlay(self) -> None:
+        self._give_focus_back()
+        self.query_one(Sidebar).remove_class("-overlay")
+
+    def _sidebar_has_focus(self) -> bool:
+        focused = self.focused
+        return focused is not None and self.query_one(Sidebar) in focused.ancestors_with_self
+
+    def _give_focus_back(self) -> None:
+        """The sidebar is going out of sight: if the focus is in it, it goes back to where it
+        was before the sidebar took it (the prompt when that is gone)."""
+        if not self._sidebar_has_focus():
+            return
+        target, self._focus_before_sidebar = self._focus_before_sidebar, None
+        if target is None or not target.is_attached or not target.focusable:
+            target = self.query_one(PromptInput)
+        target.focus()

@@ -67,6 +67,20 @@ class MainCommands(_Base):
         self.app.copy_to_clipboard(blocks[index])
         self.notify(f"Copied code block {index + 1} of {len(blocks)}.", markup=False)
 
+    # -- math -----------------------------------------------------------------------------------
+
+    def action_toggle_math(self) -> None:
+        """Draw LaTeX math as Unicode or as written, in the messages shown and those to come
+        (for this session; the `render_math` setting decides at start)."""
+        from megachat.tui.widgets.markdown_math import math_rendering, set_math_rendering
+        from megachat.tui.widgets.stream_markdown import StreamingMarkdown
+
+        set_math_rendering(not math_rendering())
+        for widget in self.query(StreamingMarkdown):
+            widget.reparse()
+        shown = "as Unicode" if math_rendering() else "as written (LaTeX)"
+        self.notify(f"Math is shown {shown}.", markup=False)
+
     def _focused_message(self) -> Any:
         """The message widget holding the focus, if any."""
         from megachat.tui.widgets.message import MessageWidget
@@ -138,6 +152,11 @@ class MainCommands(_Base):
             ("New chat", "Start a new conversation", self.action_new_chat),
             ("Copy message", "Copy the focused message (or the last reply)", self.action_copy),
             ("Copy code block", "Copy a code block of the focused message", self.action_copy_code),
+            (
+                "Toggle math rendering",
+                "Show LaTeX math as Unicode or as written",
+                self.action_toggle_math,
+            ),
             ("Toggle sidebar", "Show or hide the settings", self.action_toggle_sidebar),
             ("Edit system prompt", "Focus the system prompt editor", self.action_focus_system),
             ("Focus prompt", "Move the cursor to the prompt", self.action_focus_prompt),

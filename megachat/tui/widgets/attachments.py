@@ -3,13 +3,18 @@
 Each pending image shows its file name, size and dimensions. The strip is focusable: left/right
 pick one, delete/backspace removes it. It hides itself while empty. File names are untrusted
 (a file may be called `[bold].png`), so they are sanitized and shown as `Content`, never markup.
+
+In a terminal with a graphics protocol (see image_graphics) the image under the cursor is also
+shown as a thumbnail at the strip's left, drawn in a thread; as half-blocks, a thumbnail would be
+a few coloured cells, so there the strip stays a list of lines.
 """
 
 from __future__ import annotations
 
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from textual import work
 from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
@@ -18,6 +23,13 @@ from textual.widget import Widget
 
 from megachat.sanitize import clean
 from megachat.tui.keymap import ATTACHMENT_KEYS, bindings
+
+if TYPE_CHECKING:  # at run time both load with the first thumbnail: start-up needs neither
+    from megachat.tui.widgets.image_graphics import Renderer
+    from megachat.tui.widgets.image_preview import ImagePicture, Picture
+
+# The thumbnail's box in cells: about 100x80 pixels in most terminals.
+THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT = 10, 4
 
 
 def human_size(size: int) -> str:
@@ -78,9 +90,25 @@ class AttachmentsStrip(Widget, can_focus=True):
         def control(self) -> AttachmentsStrip:
             return self.strip
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, renderer: Renderer | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
         self._images: list[Any] = []
+        self._renderer = renderer
+        # Mounted with the first thumbnail: a strip with a child is sized by its children.
+        self._thumbnail: ImagePicture | None = None
+        self.thumbnail: Picture | None = None  # what the thumbnail shows (None: nothing yet)
+
+    @property
+    def renderer(self) -> Renderer:
+        """How thumbnails are drawn: given, else the process's, decided with the first one."""
+        from megachat.tui.widgets.image_preview import renderer_for
+
+        self._renderer = renderer_for(self, self._renderer)
+        return self._renderer
+
+    @renderer.setter
+    def renderer(self, renderer: Renderer) -> None:
+        self._renderer = renderer
 
     @property
     def images(self) -> list[Any]:
@@ -116,6 +144,7 @@ class AttachmentsStrip(Widget, can_focus=True):
 
     def watch_cursor(self) -> None:
         self.refresh()
+        self._show_thumbnail()
 
     def on_focus(self) -> None:
         self.refresh()
@@ -126,16 +155,56 @@ class AttachmentsStrip(Widget, can_focus=True):
     def _changed(self) -> None:
         self.set_class(bool(self._images), "-has-items")
         self.refresh(layout=True)
+        self._show_thumbnail()
         self.post_message(self.Changed(self))
+
+    def _current(self) -> Any | None:
+        return self._images[min(self.cursor, len(self._images) - 1)] if self._images else None
+
+    def _show_thumbnail(self) -> None:
+        image = self._current()
+        if image is None:
+            if self._thumbnail is not None:
+                self.thumbnail = None
+                self._thumbnail.show(None)
+            return
+        from megachat.tui.widgets.image_graphics import Renderer
+
+        if self.renderer is Renderer.HALFBLOCK:
+            return
+        if self._thumbnail is None:
+            from megachat.tui.widgets.image_preview import ImagePicture
+
+            self._thumbnail = ImagePicture(id="attachment-thumbnail")
+            self._thumbnail.styles.width = THUMBNAIL_WIDTH
+            self._thumbnail.styles.height = THUMBNAIL_HEIGHT
+            self.mount(self._thumbnail)
+        self._load_thumbnail(image)
+
+    @work(exclusive=True, group="attachment-thumbnail", exit_on_error=False)
+    async def _load_thumbnail(self, image: Any) -> None:
+        from megachat.tui.widgets.image_preview import in_daemon_thread, render_picture_data
+
+        data = bytes(getattr(image, "data", b"") or b"")
+        background = self.background_colors[1].rgb
+        box = (THUMBNAIL_WIDTH, THUMBNAIL_HEIGHT)
+        picture = await in_daemon_thread(render_picture_data, data, *box, background, self.renderer)
+        if self._thumbnail is None or self._current() is not image:
+            return  # the cursor moved on, or the image was removed, while it was drawn
+        self.thumbnail = picture
+        self._thumbnail.show(picture)
 
     def render(self) -> Content:
         if not self._images:
             return Content("")
+        # The lines are the strip's own content; the thumbnail, a child, is drawn over their
+        # indent (and, being the only child, sets the strip's height).
+        indent = Content(" " * (THUMBNAIL_WIDTH + 1) if self._thumbnail is not None else "")
         lines = []
         for index, image in enumerate(self._images):
             line = Content(f"📎 {describe_image(image)}")
             if self.has_focus and index == self.cursor:
                 line = line.stylize("reverse")
-            lines.append(line)
+            lines.append(indent + line)
         hint = Content(" (del removes)" if self.has_focus else "").stylize("dim")
         return Content("\n").join(lines) + hint

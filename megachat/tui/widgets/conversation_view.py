@@ -60,6 +60,7 @@ class Spacer(Widget):
     """Blank space standing for the messages not mounted; the view's `arrange` sizes it."""
 
     BLANK = True
+    ALLOW_SELECT = False  # no text: a selection through it would copy its class name
     DEFAULT_CSS = "Spacer { height: 0; }"
 
 

@@ -314,6 +314,13 @@ class MessageWidget(Vertical, can_focus=True):
             super().__init__()
             self.message = message
 
+    class OpenLink(Message):
+        """Open one of `urls`, the links of a message (the screen lets the user pick and asks)."""
+
+        def __init__(self, urls: tuple[str, ...]) -> None:
+            super().__init__()
+            self.urls = urls
+
     def __init__(
         self, message: ChatMessage, *, id: str | None = None, branch: Branch | None = None
     ) -> None:
@@ -355,6 +362,27 @@ class MessageWidget(Vertical, can_focus=True):
     def action_delete_branch(self) -> None:
         """Ask the screen to delete this version and everything under it."""
         self.post_message(self.DeleteBranch(self.message))
+
+    def action_open_link(self) -> None:
+        """`o`: ask the screen to open one of this message's links (it shows the URL first)."""
+        urls = self.links()
+        if urls:
+            self.post_message(self.OpenLink(urls))
+        else:
+            self.notify("No link in this message.", markup=False)
+
+    def links(self) -> tuple[str, ...]:
+        """The targets of the links drawn in this message, in order, each once (the same
+        tokens that make them clickable, so the list matches what a click can open)."""
+        urls: dict[str, None] = {}
+        for markdown in self.query(StreamingMarkdown):
+            for block in markdown.blocks:
+                for token in block.tokens:
+                    for child in token.children or ():
+                        if child.type == "link_open":
+                            urls.setdefault(str(child.attrs.get("href", "")))
+        urls.pop("", None)
+        return tuple(urls)
 
     def compose(self):
         yield self._header

@@ -139,12 +139,14 @@ class PromptInput(UnicodeTextArea):
         if self.app._keymap:
             bindings.apply_keymap(self.app._keymap)
         for binding in bindings.key_to_bindings.get(event.key, ()):
-            event.stop()
-            event.prevent_default()
-            await self.run_action(binding.action)
-            return
-        # Not a binding: Textual goes on to UnicodeTextArea._on_key (format characters), then
-        # TextArea._on_key (any other character) by itself.
+            if await self.app.run_action(binding.action, self):
+                event.stop()
+                event.prevent_default()
+                return
+        # Not a binding, or one that skipped (ctrl+c with nothing selected in the prompt): Textual
+        # goes on to UnicodeTextArea._on_key (format characters), TextArea._on_key (any other
+        # character), then the bindings above the prompt: the screen's ctrl+c copies a mouse
+        # selection in the conversation; with none, the app's tells how to quit.
 
     def action_submit(self) -> None:
         """Enter: send, or a newline while `held` (nothing typed is dropped either way)."""

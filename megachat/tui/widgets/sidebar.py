@@ -3,6 +3,8 @@
 The sidebar owns its inputs: a user's change is posted as one `Sidebar.Changed` (which setting,
 its new value) and the screen applies it to the conversation (from the next turn on); screens
 call its methods (`load`, `apply_preset`, `focus_system`) rather than reach into its children.
+Whether it shows, and how (beside the chat, or as an overlay on a narrow screen), is the screen's
+business: it sets the classes `-hidden` and `-overlay`.
 Model names come from the server and are untrusted, so they are shown as `Content`; the figures
 line is built from numbers only.
 """
@@ -244,9 +246,12 @@ class Sidebar(VerticalScroll):
             self.query_one("#prefill", Input).value = prefill
 
     def focus_system(self) -> None:
-        """Show the sidebar and put the cursor in the system prompt."""
-        self.remove_class("-hidden")
+        """Put the cursor in the system prompt (the screen shows the sidebar first)."""
         self.query_one("#system", TextArea).focus()
+
+    def focus_first_setting(self) -> None:
+        """Put the focus on the first setting (the model), as a sidebar just opened takes it."""
+        self.query_one("#model", Select).focus()
 
     def load(self, conversation: Any, *, prefill: str | None = None) -> None:
         """Show `conversation`'s settings without reporting them as user changes."""

@@ -40,18 +40,26 @@ from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions
 from rich.segment import Segment
 from rich.style import Style as RichStyle
+from textual.dom import NoScreen
+from textual.events import Click
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.strip import Strip
+from textual.style import Style as VisualStyle
 from textual.widget import Widget
+
+from megachat.tui.widgets.markdown_math import add_math_rules, math_as_text
 
 if TYPE_CHECKING:  # markdown-it and rich.markdown load with the first Markdown drawn
     from markdown_it import MarkdownIt
     from markdown_it.parser_block import RuleFuncBlockType
     from markdown_it.rules_block import StateBlock
     from markdown_it.token import Token
+    from textual.selection import Selection
 
 __all__ = [
     "BLOCK_WINDOW",
+    "LINK_META",
     "MARKDOWN_BUDGET",
     "MAX_NESTING",
     "BlockSplitter",
@@ -61,6 +69,7 @@ __all__ = [
     "split_blocks",
 ]
 
+LINK_META = "megachat.link"  # the Style meta key holding a link's target (never OSC 8)
 DARK_CODE_THEME = "monokai"
 LIGHT_CODE_THEME = "friendly"
 
@@ -77,12 +86,14 @@ _parser: MarkdownIt | None = None
 
 
 def markdown_parser() -> MarkdownIt:
-    """The shared parser: GitHub-like Markdown with raw HTML off (tags stay literal text)."""
+    """The shared parser: GitHub-like Markdown with raw HTML off (tags stay literal text), and
+    LaTeX math (`$…$`, `$$…$$`, `\\(…\\)`, `\\[…\\]`: markdown_math)."""
     global _parser
     if _parser is None:
         from markdown_it import MarkdownIt
 
         parser = MarkdownIt("gfm-like", {"html": False})
+        add_math_rules(parser)
         _limit_nesting(parser)
         _parser = parser
     return _parser
@@ -208,41 +219,87 @@ def split_blocks(
 
 
 def _plain_links(tokens: list[Token]) -> list[Token]:
-    """Drop link markers whose text is the URL itself (autolinks), so it is not printed twice."""
+    """Show every link as "text (url)", both parts clickable; an autolink shows its URL once.
+
+    Rich (hyperlinks on) draws a link's own text only, styled with `Style(link=url)`, so after a
+    link whose text is not its URL the URL is added, in brackets, as a link of its own: the user
+    always sees where a link goes. `_block_lines` then moves every target from the style's link
+    into its meta (LINK_META), so no link reaches the terminal as an OSC 8 hyperlink.
+    """
     for token in tokens:
         children = token.children
         if not children or not any(child.type == "link_open" for child in children):
             continue
-        keep: list[Token] = []
-        i = 0
-        n = len(children)
-        while i < n:
-            child = children[i]
-            if (
-                child.type == "link_open"
-                and i + 2 < n
-                and children[i + 1].type == "text"
-                and children[i + 2].type == "link_close"
-            ):
+        shown: list[Token] = []
+        href = ""
+        text: list[str] = []
+        for child in children:
+            shown.append(child)
+            if child.type == "link_open":
                 href = str(child.attrs.get("href", ""))
-                text = children[i + 1].content
-                if text and (
-                    href == text or href.endswith("//" + text) or href == "mailto:" + text
-                ):
-                    keep.append(children[i + 1])
-                    i += 3
-                    continue
-            keep.append(child)
-            i += 1
-        token.children = keep
+                text = []
+            elif child.type in _SHOWN:
+                text.append(child.content)
+            elif child.type == "link_close" and not _is_autolink(href, "".join(text)):
+                shown.extend(_url_in_brackets(href))
+        token.children = shown
     return tokens
+
+
+def _is_autolink(href: str, text: str) -> bool:
+    """A link whose text is its URL (`<https://a.b>`, a bare `www.a.b`, `<me@a.b>`)."""
+    return bool(text) and href in (text, "http://" + text, "https://" + text, "mailto:" + text)
+
+
+def _url_in_brackets(href: str) -> list[Token]:
+    """Tokens for " (href)" after a link, the URL a link to itself."""
+    from markdown_it.token import Token
+
+    return [
+        Token("text", "", 0, content=" ("),
+        Token("link_open", "a", 1, attrs={"href": href}),
+        Token("text", "", 0, content=href),
+        Token("link_close", "a", -1),
+        Token("text", "", 0, content=")"),
+    ]
+
+
+def _images_as_text(tokens: list[Token]) -> list[Token]:
+    """An image as "[image: alt]" where it stands (Rich draws an image as a block of its own: its
+    alt text left the line, "🌆 alt" above the words around it)."""
+    for token in tokens:
+        children = token.children
+        if children and any(child.type == "image" for child in children):
+            token.children = [_image_text(c) if c.type == "image" else c for c in children]
+    return tokens
+
+
+def _image_text(image: Token) -> Token:
+    from markdown_it.token import Token
+
+    alt = " ".join(_alt_text(image.children or []).split())
+    return Token("text", "", 0, content=f"[image: {alt}]" if alt else "[image]")
+
+
+def _alt_text(children: list[Token]) -> str:
+    """An image's alt text as drawn: its words without their Markdown (`*b*` is "b")."""
+    parts: list[str] = []
+    for child in children:
+        if child.type in _SHOWN:
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif child.type == "image":
+            parts.append(_image_text(child).content)
+    return "".join(parts)
 
 
 def _make_block(
     text: str, starts: list[int], start: int, end: int, group: list[Token], gap: bool = True
 ) -> MarkdownBlock:
     source = _block_source(text, starts, start, end)
-    return MarkdownBlock(source, _plain_links(group), _kind(group), gap)
+    tokens = _plain_links(_images_as_text(math_as_text(group)))
+    return MarkdownBlock(source, tokens, _kind(tokens), gap)
 
 
 _markdown_class: Any = None
@@ -261,7 +318,8 @@ def _tokens_markdown(tokens: list[Token], code_theme: str) -> Any:
                 self.code_theme = code_theme
                 self.justify = None
                 self.style = "none"
-                self.hyperlinks = False  # show "text (url)"; nothing opens on a click
+                # Links carry Style(link=url); _block_lines turns that into meta (no OSC 8).
+                self.hyperlinks = True
                 self.inline_code_lexer = None
                 self.inline_code_theme = code_theme
 
@@ -468,10 +526,8 @@ def _token_text(tokens: list[Token]) -> str:
         if token.type in _CODE_KINDS:
             parts.append(token.content)
         for child in token.children or ():
-            if child.type in _SHOWN:
+            if child.type in _SHOWN:  # images and math are text by now (_make_block)
                 parts.append(child.content)
-            elif child.type == "image":  # drawn with its alt text
-                parts.extend(c.content for c in child.children or () if c.type in _SHOWN)
     return "".join(parts)
 
 
@@ -512,7 +568,27 @@ def _block_lines(
         end -= 1
     if not _shows_all(block.tokens, strips):
         return _WrappedLines(block.plain_source(), width, code_theme, padded=False)
-    return strips[start:end]
+    return [_link_targets_as_meta(strip) for strip in strips[start:end]]
+
+
+def _link_targets_as_meta(strip: Strip) -> Strip:
+    """Move each link target from the style's `link` into its meta (LINK_META).
+
+    Textual writes a style's link to the terminal as an OSC 8 hyperlink, which the terminal may
+    open on a click without asking; a target in the meta stays in the app, where a click on it
+    posts StreamingMarkdown.LinkClicked and the screen asks first (model output is untrusted).
+    """
+    if not any(style is not None and style.link for _text, style, _control in strip):
+        return strip
+    segments = [
+        Segment(
+            text, style.update_link(None) + RichStyle.from_meta({LINK_META: style.link}), control
+        )
+        if style is not None and style.link
+        else Segment(text, style, control)
+        for text, style, control in strip
+    ]
+    return Strip(segments, strip.cell_length)
 
 
 class BlockSplitter:
@@ -697,6 +773,21 @@ class StreamingMarkdown(Widget):
     block_window: ClassVar[int] = BLOCK_WINDOW
     markdown_budget: ClassVar[int] = MARKDOWN_BUDGET
 
+    class LinkClicked(Message):
+        """A link was clicked; the screen shows `url` and asks before opening it."""
+
+        def __init__(self, url: str) -> None:
+            super().__init__()
+            self.url = url
+
+    def on_click(self, event: Click) -> None:
+        """A click on a link's text or URL (not the end of a drag selecting text) asks to open
+        its target, carried in the style's meta by `_link_targets_as_meta`."""
+        url = event.style.meta.get(LINK_META)
+        if isinstance(url, str) and url and self._selection() is None:
+            event.stop()
+            self.post_message(self.LinkClicked(url))
+
     def __init__(
         self,
         text: str = "",
@@ -716,6 +807,7 @@ class StreamingMarkdown(Widget):
         self._height = 0
         self.tail_cost = 0.0  # seconds the open tail took in the last layout
         self._line_style: RichStyle | None = None  # while render_lines runs
+        self._line_selection: Selection | None = None  # while render_lines runs
 
     def _new_splitter(self, text: str) -> BlockSplitter:
         splitter = BlockSplitter(window=self.block_window, budget=self.markdown_budget)
@@ -758,6 +850,11 @@ class StreamingMarkdown(Widget):
             self.append(text[len(self.text) :])
             return
         self._splitter = self._new_splitter(text)
+        self._changed()
+
+    def reparse(self) -> None:
+        """Parse and draw the whole text again: how it is drawn changed (math rendering)."""
+        self._splitter = self._new_splitter(self.text)
         self._changed()
 
     def finish(self) -> None:
@@ -844,18 +941,44 @@ class StreamingMarkdown(Widget):
         return self._height
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        """Lines for the compositor; the widget's style is worked out once for all of them
-        (`rich_style` walks every ancestor's styles; it used to run once per line)."""
+        """Lines for the compositor; the widget's style and selection are worked out once for all
+        of them (`rich_style` walks every ancestor's styles; it used to run once per line)."""
         self._line_style = self.rich_style
+        self._line_selection = self._selection()
         try:
             return super().render_lines(crop)
         finally:
             self._line_style = None
+            self._line_selection = None
 
     def render_line(self, y: int) -> Strip:
-        """One line of the rendered text, styled on top of the widget's own colours."""
+        """One line of the rendered text, styled on top of the widget's own colours, its selected
+        part highlighted.
+
+        A line asked for on its own, outside `render_lines`, is Textual's compositor looking for
+        the text under the mouse pointer: only that line carries offsets (`Strip.apply_offsets`,
+        which map a cell to a column and line of the text). Painting never reads them, and adding
+        them to every painted line nearly tripled the cost of painting the streaming tail (40
+        fresh lines: 0.75 -> 2.1 ms a frame).
+        """
+        painting = self._line_style is not None
+        style = self._line_style if painting else self.rich_style
+        selection = self._line_selection if painting else self._selection()
+        line = self._painted_line(y, style)
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            line = self._highlight(line, y, span)
+        return line if painting else line.apply_offsets(0, y)
+
+    def _selection(self) -> Selection | None:
+        """The selection in this widget; None once it has left its screen (a reply of another
+        branch is still drawn while it is being taken off)."""
+        try:
+            return self.text_selection
+        except NoScreen:
+            return None
+
+    def _painted_line(self, y: int, style: RichStyle) -> Strip:
         width = self.size.width
-        style = self.rich_style if self._line_style is None else self._line_style
         if width <= 0:
             return Strip.blank(0, style)
         self._layout(width)
@@ -870,7 +993,8 @@ class StreamingMarkdown(Widget):
             return Strip.blank(width, style)
         if block.is_plain:  # its last line grows while it streams
             return lines[offset].crop_extend(0, width, None).apply_style(style)
-        # Scrolling and every streamed frame paint the same lines again: keep them painted.
+        # Scrolling and every streamed frame paint the same lines again: keep them painted
+        # (never highlighted nor with offsets: render_line adds those to a copy).
         painted_for = (block._key, style)
         if block._painted_for != painted_for:
             block._painted_for = painted_for
@@ -881,6 +1005,71 @@ class StreamingMarkdown(Widget):
                 lines[offset].crop_extend(0, width, None).apply_style(style)
             )
         return line
+
+    def _highlight(self, line: Strip, y: int, span: tuple[int, int]) -> Strip:
+        """`line` with the selected columns of its text in the screen's selection style."""
+        selectable = self._selectable_text(y)
+        if selectable is None:
+            return line
+        first, shown = selectable
+        start, end = span
+        start = max(start, first)
+        end = first + len(shown) if end == -1 else min(end, first + len(shown))
+        if start >= end:
+            return line
+        painted = line.text  # offsets count characters, Strip.divide cuts at cells
+        cuts = [cell_len(painted[:start]), cell_len(painted[:end]), line.cell_length]
+        before, selected, after = line.divide(cuts)
+        # Textual's own blending (as Static draws a selection): a see-through selection
+        # background over each segment's own, its text colour kept unless the theme sets one.
+        selection = VisualStyle.from_styles(self.screen.get_component_styles("screen--selection"))
+        from_rich = VisualStyle.from_rich_style
+        selected = Strip(
+            [
+                Segment(text, (from_rich(style or RichStyle()) + selection).rich_style, control)
+                for text, style, control in selected
+            ],
+            selected.cell_length,
+        )
+        return Strip.join([before, selected, after])
+
+    def _selectable_text(self, y: int) -> tuple[int, str] | None:
+        """(first column, text) of line `y` as a selection copies it: without the trailing padding
+        nor a code block's one-cell margin; None for a code block's blank top and bottom rows,
+        which are left out of a copy (the blank line between blocks stays)."""
+        index = bisect_right(self._starts, y) - 1
+        items = self._items()
+        if index < 0 or index >= len(items) or self._layout_key is None:
+            return None
+        lines = self._render_block(items[index], *self._layout_key)
+        offset = y - self._starts[index]
+        if offset >= len(lines):
+            return (0, "")  # the blank line above the next block
+        pad = lines.pad if isinstance(lines, _WrappedLines) else 0
+        if pad and (offset < pad or offset >= len(lines) - pad):
+            return None
+        return pad, lines[offset].text[pad:].rstrip()
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text of the lines as drawn (what the user sees: wrapped where the screen
+        wraps, list bullets included), for Textual's copy of a mouse selection."""
+        width = self.size.width
+        if width <= 0:
+            return None
+        self._layout(width)
+        first = selection.start.y if selection.start is not None else 0
+        last = selection.end.y if selection.end is not None else self._height - 1
+        out: list[str] = []
+        for y in range(max(0, first), min(last, self._height - 1) + 1):
+            selectable = self._selectable_text(y)
+            span = selection.get_span(y)
+            if selectable is None or span is None:
+                continue
+            column, shown = selectable
+            start, end = span
+            end = column + len(shown) if end == -1 else end
+            out.append(shown[max(0, start - column) : max(0, end - column)])
+        return "\n".join(out), "\n"
 
     def rendered_lines(self, width: int) -> list[str]:
         """The text of every rendered line at `width` (for tests and plain-text export)."""
