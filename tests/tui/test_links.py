@@ -253,3 +253,23 @@ def test_no_osc8_hyperlink_reaches_the_terminal(tmp_path: Path, fake_server: Fak
     out = app.output
     assert b"osc.example/path" in out and b"auto.example" in out  # drawn as text
     assert b"\x1b]8;" not in out
+
+
+async def test_text_typed_after_clicking_a_link_goes_to_the_prompt(make_app, fake_server, opener):
+    """A click on a link focuses its message; what the user types next (after Esc on the
+    question) lands in the prompt, not lost on the message, whose own keys still act."""
+    from megachat.tui.widgets.prompt_input import PromptInput
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        reply = await reply_with(pilot, fake_server, f"Read [the docs]({DOCS}).")
+        await click_text(pilot, reply, "the docs")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.focused is reply
+        await pilot.press(*"hi there")
+        await settle(pilot)
+        prompt = app.screen.query_one(PromptInput)
+        assert prompt.text == "hi there"
+        assert app.focused is prompt
+        assert opener.runs == []

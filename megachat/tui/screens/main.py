@@ -521,6 +521,13 @@ class MainScreen(
         event.stop()
         self._open_link(event.urls)
 
+    def on_message_widget_typed_away(self, event: MessageWidget.TypedAway) -> None:
+        """Text typed on a focused message goes where text is typed."""
+        event.stop()
+        prompt = self.query_one(PromptInput)
+        prompt.focus()
+        prompt.insert(event.character)
+
     @work(group="open-link", exclusive=True, exit_on_error=False)
     async def _open_link(self, urls: tuple[str, ...]) -> None:
         from megachat.tui.screens.open_link import confirm_and_open

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual import events
 from textual.await_complete import AwaitComplete
 from textual.containers import Vertical
 from textual.content import Content
@@ -321,6 +322,15 @@ class MessageWidget(Vertical, can_focus=True):
             super().__init__()
             self.urls = urls
 
+    class TypedAway(Message):
+        """A character typed while this message had the focus that is none of its keys: it
+        belongs in the prompt (a click on a message, or on a link in it, focuses the message;
+        what the user types next must not be lost)."""
+
+        def __init__(self, character: str) -> None:
+            super().__init__()
+            self.character = character
+
     def __init__(
         self, message: ChatMessage, *, id: str | None = None, branch: Branch | None = None
     ) -> None:
@@ -362,6 +372,13 @@ class MessageWidget(Vertical, can_focus=True):
     def action_delete_branch(self) -> None:
         """Ask the screen to delete this version and everything under it."""
         self.post_message(self.DeleteBranch(self.message))
+
+    def on_key(self, event: events.Key) -> None:
+        """Printable keys that are no binding here go on to the prompt (see `TypedAway`)."""
+        if event.is_printable and event.character and event.key not in self.screen.active_bindings:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.TypedAway(event.character))
 
     def action_open_link(self) -> None:
         """`o`: ask the screen to open one of this message's links (it shows the URL first)."""
