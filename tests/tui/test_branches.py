@@ -265,9 +265,11 @@ async def test_branch_keys_follow_the_keymap(make_app, settings, fake_server):
     async with app.run_test(size=SIZE) as pilot:
         main = await two_replies(pilot, fake_server)
         widget_showing(main, "Second").focus()
-        await pilot.press("left_square_bracket")  # no longer bound
+        await pilot.press("left_square_bracket")  # no longer bound: typed, into the prompt
         await settle(pilot)
         assert shown(main) == ["Hi", "Second"]
+        assert main.query_one(PromptInput).text == "["
+        widget_showing(main, "Second").focus()
         await pilot.press("alt+left")
         await settle(pilot)
         assert shown(main) == ["Hi", "First"]

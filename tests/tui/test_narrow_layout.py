@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from textual.widgets import TextArea
 
-from megachat.tui.screens.main import SIDEBAR_DOCKED_MIN_WIDTH
+from megachat.tui.screens.main_sidebar import SIDEBAR_DOCKED_MIN_WIDTH
 from megachat.tui.widgets.footer import SteadyFooter
 from megachat.tui.widgets.prompt_input import PromptInput
 from megachat.tui.widgets.sidebar import Sidebar

@@ -11,10 +11,8 @@ Start-up: the first frame has the final layout (the prompt focused, the sidebar 
 chat's settings); the conversation view, the store and httpx come right after it (`_start`) and
 fill in place, so nothing moves and the prompt is usable at once.
 
-Narrow terminals: below `SIDEBAR_DOCKED_MIN_WIDTH` columns the screen has the class `-narrow`
-(Textual's breakpoints, set in `compose` too, so the first frame has it) and main.tcss takes the
-sidebar out of the layout; ctrl+b shows it as an overlay above the conversation, which keeps its
-full width (`action_toggle_sidebar` says what happens on a resize).
+Narrow terminals: below `SIDEBAR_DOCKED_MIN_WIDTH` columns the sidebar is an overlay that ctrl+b
+opens (main_sidebar.py).
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, assert_never
 
-from textual import events, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -38,8 +36,10 @@ from megachat.tui.screens.main_branches import BranchActions
 from megachat.tui.screens.main_commands import MainCommands
 from megachat.tui.screens.main_conversations import ConversationActions
 from megachat.tui.screens.main_images import ImageActions
+from megachat.tui.screens.main_links import LinkActions
 from megachat.tui.screens.main_scrolling import ScrollActions
 from megachat.tui.screens.main_settings import SettingsActions
+from megachat.tui.screens.main_sidebar import SIDEBAR_DOCKED_MIN_WIDTH, SidebarActions
 from megachat.tui.widgets.attachments import AttachmentsStrip
 from megachat.tui.widgets.footer import SteadyFooter
 from megachat.tui.widgets.prompt_input import PromptInput
@@ -48,7 +48,6 @@ from megachat.tui.widgets.status_line import StatusLine
 
 if TYPE_CHECKING:
     from textual.timer import Timer
-    from textual.widget import Widget
     from textual.worker import Worker
 
     from megachat.chat.conversation import ChatMessage, Conversation
@@ -57,14 +56,9 @@ if TYPE_CHECKING:
     from megachat.chat.turn import TurnEvent
     from megachat.tui.app import MegachatApp
     from megachat.tui.widgets.conversation_view import ConversationView
-    from megachat.tui.widgets.message import MessageWidget, ReplyWidget
-    from megachat.tui.widgets.stream_markdown import StreamingMarkdown
+    from megachat.tui.widgets.message import ReplyWidget
 
 Operation = Callable[["EventSink"], Awaitable["Outcome"]]
-
-# The narrowest screen on which the sidebar (34 columns) sits beside the chat; below it the
-# sidebar is an overlay that ctrl+b opens (main.tcss styles both by the screen's class).
-SIDEBAR_DOCKED_MIN_WIDTH = 90
 
 # What `_start` needs that the first frame does not.
 _START_MODULES = (
@@ -89,6 +83,8 @@ class MainScreen(
     BranchActions,
     ConversationActions,
     ScrollActions,
+    SidebarActions,
+    LinkActions,
     SettingsActions,
     ImageActions,
     MainCommands,
@@ -126,7 +122,6 @@ class MainScreen(
         self._models: list[Any] = []
         self._offered_paths: set[str] = set()
         self._save_timer: Timer | None = None
-        self._focus_before_sidebar: Widget | None = None
 
     @property
     def mc_app(self) -> MegachatApp:
@@ -509,110 +504,7 @@ class MainScreen(
         self.query_one(AttachmentsStrip).set_images(list(draft.images))
         prompt.focus()
 
-    # -- links ----------------------------------------------------------------------------------
-
-    def on_streaming_markdown_link_clicked(self, event: StreamingMarkdown.LinkClicked) -> None:
-        """A click on a link in a reply: show it and ask (screens/open_link.py)."""
-        event.stop()
-        self._open_link((event.url,))
-
-    def on_message_widget_open_link(self, event: MessageWidget.OpenLink) -> None:
-        """`o` on a focused message: pick one of its links, then as a click."""
-        event.stop()
-        self._open_link(event.urls)
-
-    def on_message_widget_typed_away(self, event: MessageWidget.TypedAway) -> None:
-        """Text typed on a focused message goes where text is typed."""
-        event.stop()
-        prompt = self.query_one(PromptInput)
-        prompt.focus()
-        prompt.insert(event.character)
-
-    @work(group="open-link", exclusive=True, exit_on_error=False)
-    async def _open_link(self, urls: tuple[str, ...]) -> None:
-        from megachat.tui.screens.open_link import confirm_and_open
-
-        await confirm_and_open(self, urls)
-
-    # -- focus and the sidebar -------------------------------------------------------------------
-
-    def action_toggle_sidebar(self) -> None:
-        """ctrl+b. On a wide screen the sidebar shows or hides beside the chat, and that choice
-        is kept across resizes (hidden stays hidden after a trip to a narrow width). On a narrow
-        one it opens as an overlay with the focus in it, and closes again (so does Esc); the
-        focus goes back to where it was. The overlay belongs to the narrow layout: widening past
-        the line closes it, and narrowing with the focus in the sidebar opens it (see
-        `on_resize`)."""
-        sidebar = self.query_one(Sidebar)
-        if self._is_narrow():
-            if sidebar.has_class("-overlay"):
-                self._close_sidebar_overlay()
-            else:
-                self._open_sidebar()
-                sidebar.focus_first_setting()
-        elif sidebar.has_class("-hidden"):
-            sidebar.remove_class("-hidden")
-        else:
-            self._give_focus_back()
-            sidebar.add_class("-hidden")
+    # -- focus ----------------------------------------------------------------------------------
 
     def action_focus_prompt(self) -> None:
         self.query_one(PromptInput).focus()
-
-    def action_focus_system(self) -> None:
-        """ctrl+s: show the sidebar (an overlay on a narrow screen) with the cursor in the
-        system prompt."""
-        self._open_sidebar()
-        self.query_one(Sidebar).focus_system()
-
-    def on_resize(self, event: events.Resize) -> None:
-        """Crossing the line keeps the sidebar where the user is: an open overlay closes on
-        widening (the docked sidebar then shows unless the user hid it), and a docked sidebar
-        with the focus in it becomes the overlay on narrowing (typing is never hidden)."""
-        sidebar = self.query_one(Sidebar)
-        if event.size.width >= SIDEBAR_DOCKED_MIN_WIDTH:
-            if sidebar.has_class("-overlay"):
-                sidebar.remove_class("-overlay")
-                if sidebar.has_class("-hidden"):
-                    self._give_focus_back()
-        elif self._sidebar_has_focus():
-            sidebar.add_class("-overlay")
-
-    def _set_width_class(self) -> None:
-        """`-narrow` or `-wide` now, as HORIZONTAL_BREAKPOINTS will set it: Textual does so at
-        the screen's first Resize, which a real terminal delivers after the first frame (that
-        frame would have the sidebar, then lose it: a jump)."""
-        narrow = self._is_narrow()
-        self.set_class(narrow, "-narrow")
-        self.set_class(not narrow, "-wide")
-
-    def _is_narrow(self) -> bool:
-        return self.app.size.width < SIDEBAR_DOCKED_MIN_WIDTH
-
-    def _open_sidebar(self) -> None:
-        """Show the sidebar in this width's way, remembering where the focus was."""
-        if not self._sidebar_has_focus():
-            self._focus_before_sidebar = self.focused
-        sidebar = self.query_one(Sidebar)
-        if self._is_narrow():
-            sidebar.add_class("-overlay")
-        else:
-            sidebar.remove_class("-hidden")
-
-    def _close_sidebar_overlay(self) -> None:
-        self._give_focus_back()
-        self.query_one(Sidebar).remove_class("-overlay")
-
-    def _sidebar_has_focus(self) -> bool:
-        focused = self.focused
-        return focused is not None and self.query_one(Sidebar) in focused.ancestors_with_self
-
-    def _give_focus_back(self) -> None:
-        """The sidebar is going out of sight: if the focus is in it, it goes back to where it
-        was before the sidebar took it (the prompt when that is gone)."""
-        if not self._sidebar_has_focus():
-            return
-        target, self._focus_before_sidebar = self._focus_before_sidebar, None
-        if target is None or not target.is_attached or not target.focusable:
-            target = self.query_one(PromptInput)
-        target.focus()
