@@ -20,11 +20,8 @@ from rich.console import Console
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 
-from megachat.tui.widgets.markdown_math import (
-    latex_to_unicode,
-    math_rendering,
-    set_math_rendering,
-)
+from megachat.tui.widgets.latex_unicode import latex_to_unicode
+from megachat.tui.widgets.markdown_math import math_rendering, set_math_rendering
 from megachat.tui.widgets.stream_markdown import (
     BlockSplitter,
     StreamingMarkdown,
