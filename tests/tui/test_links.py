@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 from textual.geometry import Offset
 
 from megachat.tui.links import opener_name
@@ -272,4 +273,14 @@ async def test_text_typed_after_clicking_a_link_goes_to_the_prompt(make_app, fak
         prompt = app.screen.query_one(PromptInput)
         assert prompt.text == "hi there"
         assert app.focused is prompt
+        # A burst, as a terminal delivers a fast typist's keys: all of them reach the message
+        # before the focus moves, `o` (open a link) and `c` (copy) among them.
+        reply.focus()
+        await settle(pilot)
+        for character in " to book a cab":
+            app.post_message(events.Key(character, character))
+        await settle(pilot)
+        assert prompt.text == "hi there to book a cab"
+        assert app.focused is prompt
         assert opener.runs == []
+        assert len(app.screen_stack) == 1  # the main screen only: no link question came up

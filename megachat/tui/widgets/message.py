@@ -343,6 +343,7 @@ class MessageWidget(Vertical, can_focus=True):
         )
         self._badge: Static | None = None
         self._unanswered: Static | None = None
+        self._typing_away = False  # keys go on to the prompt (on_key)
 
     def set_branch(self, branch: Branch | None) -> None:
         """Show which version of its turn this message is (the tree changed around it)."""
@@ -374,11 +375,20 @@ class MessageWidget(Vertical, can_focus=True):
         self.post_message(self.DeleteBranch(self.message))
 
     def on_key(self, event: events.Key) -> None:
-        """Printable keys that are no binding here go on to the prompt (see `TypedAway`)."""
-        if event.is_printable and event.character and event.key not in self.screen.active_bindings:
+        """Printable keys that are no binding here go on to the prompt (see `TypedAway`), and so
+        do all that follow them until the message is focused again: keys typed in a burst were
+        all sent here before the focus could move, and the letters that are keys here (`o`,
+        `c`...) belong to the words typed, not to this message."""
+        if not (event.is_printable and event.character):
+            return
+        if self._typing_away or not self.has_focus or event.key not in self.screen.active_bindings:
+            self._typing_away = True
             event.stop()
             event.prevent_default()
             self.post_message(self.TypedAway(event.character))
+
+    def on_focus(self) -> None:
+        self._typing_away = False
 
     def action_open_link(self) -> None:
         """`o`: ask the screen to open one of this message's links (it shows the URL first)."""
