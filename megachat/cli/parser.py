@@ -129,6 +129,7 @@ Run `megachat COMMAND --help` for each command.
 environment:
   MEGALLM_API_KEY   the API key (overrides the key stored by `megachat key set`)
   MEGALLM_BASE_URL  the API base URL (default {DEFAULT_BASE_URL})
+  MEGACHAT_IMAGE_PREVIEW  kitty, sixel or halfblock: how the TUI draws image previews
 """
 
 
