@@ -209,6 +209,30 @@ async def test_at_40x10_a_message_is_sent_and_its_reply_shows(make_app, fake_ser
         assert prompt.region.bottom <= main.query_one(SteadyFooter).region.y
 
 
+async def test_at_40x10_the_image_picker_shows_its_tree_and_path_field(make_app, tmp_path):
+    """The picker drops its preview pane and takes the whole screen, so the folder tree and the
+    path field (and the buttons) are all in sight: a path can be typed and attached."""
+    from textual.widgets import Button
+
+    from megachat.tui.screens.image_picker import ImagePickerScreen
+    from megachat.tui.widgets.image_preview import ImagePreview
+    from megachat.tui.widgets.path_input import PathInput
+
+    app = make_app()
+    async with app.run_test(size=(40, 10)) as pilot:
+        await ready(pilot)
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, ImagePickerScreen))
+        await pilot.pause()
+        picker = app.screen
+        screen = picker.region
+        assert not picker.query_one(ImagePreview).display
+        tree = picker.query_one("#picker-tree").region
+        assert tree.height >= 3 and screen.contains_region(tree)
+        for widget in (picker.query_one(PathInput), *picker.query(Button)):
+            assert screen.contains_region(widget.region), widget
+
+
 async def test_resizing_switches_between_beside_and_overlay(make_app):
     app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:

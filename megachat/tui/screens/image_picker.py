@@ -78,6 +78,10 @@ class ImagePickerScreen(ModalScreen[Path | None]):
     `renderer` None: previews draw as this process's terminal can (see image_graphics)."""
 
     CSS_PATH = "image_picker.tcss"
+    # Small terminals (image_picker.tcss): no preview pane below 60 columns, the box takes the
+    # whole screen below 20 rows, so the tree and the path field stay in sight at 40x10.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (60, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (20, "-tall")]
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="image_picker.cancel"),
         Binding("ctrl+l", "focus_path", "Edit path", id="image_picker.focus_path"),
