@@ -30,6 +30,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
+from megachat.api.events import BlockStart, BlockStop, InputJsonDelta, StreamEvent, ThinkingDelta
 from megachat.chat.conversation import text_of
 from megachat.chat.tokens import format_usage
 from megachat.sanitize import clean
@@ -520,46 +521,45 @@ class ReplyWidget(MessageWidget):
         block.raw.append(text)
         self._wake.set()
 
-    def apply_event(self, event: Any) -> None:
-        """A raw megachat.api.events event. TextDelta is ignored: text comes via append_text.
-
-        Forward every ReplyEvent here and every ReplyText to append_text(None, text).
-        """
+    def apply_event(self, event: StreamEvent) -> None:
+        """A raw stream event (megachat.api.events). Text comes via append_text, never here:
+        forward every ReplyEvent here and every ReplyText to append_text(None, text)."""
         if self._final is not None:
             return
-        kind = type(event).__name__
-        index = getattr(event, "index", None)
-        if kind == "BlockStart":
-            block = event.block if isinstance(event.block, dict) else {}
-            btype = str(block.get("type", "text"))
-            if btype == "text":
-                # the prefill arrives (as ReplyText) before the first text block starts
-                current = self._current_text
-                if current is not None and current.index is None:
-                    current.index = index
-                    self._by_index[index] = current
-                else:
-                    self._new_block("text", index)
-                if block.get("text"):
-                    self.append_text(index, str(block["text"]))
-            else:
-                pending = self._new_block(btype, index)
-                pending.name = str(block.get("name", ""))
-                if btype == "thinking" and block.get("thinking"):
-                    pending.raw.append(str(block["thinking"]))
-        elif kind == "ThinkingDelta":
-            pending = self._by_index.get(index) or self._new_block("thinking", index)
-            pending.raw.append(event.thinking)
-        elif kind == "InputJsonDelta":
-            pending = self._by_index.get(index) or self._new_block("tool_use", index)
-            pending.raw.append(event.partial_json)
-        elif kind == "BlockStop":
-            pending = self._by_index.get(index)
-            if pending is not None:
-                pending.done = True
-        else:
-            return
+        match event:
+            case BlockStart(index=index, block=block):
+                self._block_started(index, block if isinstance(block, dict) else {})
+            case ThinkingDelta(index=index, thinking=thinking):
+                pending = self._by_index.get(index) or self._new_block("thinking", index)
+                pending.raw.append(thinking)
+            case InputJsonDelta(index=index, partial_json=partial_json):
+                pending = self._by_index.get(index) or self._new_block("tool_use", index)
+                pending.raw.append(partial_json)
+            case BlockStop(index=index):
+                pending = self._by_index.get(index)
+                if pending is not None:
+                    pending.done = True
+            case _:  # message start / delta / stop, signatures, citations: nothing to draw
+                return
         self._wake.set()
+
+    def _block_started(self, index: int, block: dict) -> None:
+        btype = str(block.get("type", "text"))
+        if btype == "text":
+            # the prefill arrives (as ReplyText) before the first text block starts
+            current = self._current_text
+            if current is not None and current.index is None:
+                current.index = index
+                self._by_index[index] = current
+            else:
+                self._new_block("text", index)
+            if block.get("text"):
+                self.append_text(index, str(block["text"]))
+        else:
+            pending = self._new_block(btype, index)
+            pending.name = str(block.get("name", ""))
+            if btype == "thinking" and block.get("thinking"):
+                pending.raw.append(str(block["thinking"]))
 
     def finish(self, message: ChatMessage | None = None) -> AwaitComplete:
         """The reply ended: render the final message (status badge included). Await optional."""
