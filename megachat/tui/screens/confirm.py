@@ -15,9 +15,9 @@ from textual.widgets import Button, Input, Static
 
 from megachat.sanitize import clean
 
-__all__ = ["ConfirmScreen", "TextPromptScreen"]
+__all__ = ["DIALOG_CSS", "ConfirmScreen", "TextPromptScreen", "one_line"]
 
-_DIALOG_CSS = """
+DIALOG_CSS = """
 {screen} {{
     align: center middle;
 }}
@@ -63,7 +63,7 @@ def one_line(text: str, limit: int = 500) -> str:
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question; dismisses with True (confirm) or False (cancel, Esc, n)."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(screen="ConfirmScreen")
+    DEFAULT_CSS = DIALOG_CSS.format(screen="ConfirmScreen")
     BINDINGS = [
         Binding("escape", "answer(False)", "Cancel", id="confirm.cancel"),
         Binding("n", "answer(False)", "No", show=False, id="confirm.no"),
@@ -113,7 +113,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class TextPromptScreen(ModalScreen[str | None]):
     """Ask for one line of text (rename a conversation); dismisses with it stripped, or None."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(screen="TextPromptScreen")
+    DEFAULT_CSS = DIALOG_CSS.format(screen="TextPromptScreen")
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt.cancel")]
 
     def __init__(

@@ -20,7 +20,7 @@ from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from megachat.sanitize import clean
-from megachat.tui.screens.confirm import _DIALOG_CSS, one_line
+from megachat.tui.screens.confirm import DIALOG_CSS, one_line
 
 __all__ = ["ChooseLinkScreen", "OpenLinkScreen", "confirm_and_open"]
 
@@ -67,7 +67,7 @@ async def confirm_and_open(screen: Screen, urls: Sequence[str]) -> None:
 class OpenLinkScreen(ModalScreen[bool]):
     """Show a link's whole target and ask; dismisses with True (Open) or False (Cancel, Esc)."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(screen="OpenLinkScreen") + _OPEN_CSS
+    DEFAULT_CSS = DIALOG_CSS.format(screen="OpenLinkScreen") + _OPEN_CSS
     BINDINGS = [Binding("escape", "answer(False)", "Cancel", id="open_link.cancel")]
 
     def __init__(self, url: str) -> None:
@@ -101,7 +101,7 @@ class OpenLinkScreen(ModalScreen[bool]):
 class ChooseLinkScreen(ModalScreen[str | None]):
     """The links of a message, to pick one; dismisses with its URL, or None (Esc)."""
 
-    DEFAULT_CSS = _DIALOG_CSS.format(screen="ChooseLinkScreen") + _CHOOSE_CSS
+    DEFAULT_CSS = DIALOG_CSS.format(screen="ChooseLinkScreen") + _CHOOSE_CSS
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="choose_link.cancel")]
 
     def __init__(self, urls: Sequence[str]) -> None:
