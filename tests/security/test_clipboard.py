@@ -17,9 +17,8 @@ from typing import Any
 
 from megachat.sanitize import clean
 from megachat.tui.widgets.prompt_input import PromptInput
-from tests.cli.conftest import _base_env
 from tests.fakeserver import FakeServer, sse_text_reply
-from tests.security.test_tui_escapes import COLS, PROBE, ROWS, Pty
+from tests.security.test_tui_escapes import COLS, PROBE, ROWS, Pty, pty_env
 from tests.tui.conftest import ready, settle, type_text, until
 from tests.tui.test_app import run_palette_command
 
@@ -105,14 +104,7 @@ def clipboard_writes(output: bytes) -> list[str]:
 
 def test_osc52_written_to_the_terminal_is_sanitized(tmp_path: Path, fake_server: FakeServer):
     """The real app on a pty, the prompt focused, the palette: the bytes of every OSC 52."""
-    env = _base_env(tmp_path)
-    env.update(
-        MEGALLM_API_KEY="sk-clipboard-test-key",
-        MEGALLM_BASE_URL=fake_server.base_url,
-        TERM="xterm-256color",
-        COLUMNS=str(COLS),
-        LINES=str(ROWS),
-    )
+    env = pty_env(tmp_path, fake_server.base_url, key="sk-clipboard-test-key")
     fake_server.enqueue(sse_text_reply(REPLY, usage={"input_tokens": 5, "output_tokens": 4321}))
     app = Pty([sys.executable, "-m", "megachat"], env)
     try:
@@ -184,14 +176,7 @@ def test_a_mouse_selection_copied_on_a_terminal_is_exactly_the_selected_text(
 ):
     """The real app on a pty: SGR mouse bytes press, drag and release over a reply, ctrl+c
     copies; the OSC 52 it writes holds the selected words, the reply's escapes removed."""
-    env = _base_env(tmp_path)
-    env.update(
-        MEGALLM_API_KEY="sk-clipboard-test-key",
-        MEGALLM_BASE_URL=fake_server.base_url,
-        TERM="xterm-256color",
-        COLUMNS=str(COLS),
-        LINES=str(ROWS),
-    )
+    env = pty_env(tmp_path, fake_server.base_url, key="sk-clipboard-test-key")
     usage = {"input_tokens": 5, "output_tokens": 4321}
     fake_server.enqueue(sse_text_reply(SELECTION_REPLY, usage=usage))
     app = Pty([sys.executable, "-m", "megachat"], env)

@@ -107,16 +107,22 @@ class Pty:
         os.close(self.master)
 
 
-def test_tui_never_writes_escapes_from_the_reply(tmp_path: Path, fake_server: FakeServer) -> None:
+def pty_env(tmp_path: Path, base_url: str, key: str = KEY) -> dict[str, str]:
+    """The environment of a real `megachat` on a COLS x ROWS pty talking to the fake server."""
     env = _base_env(tmp_path)
     env.update(
-        MEGALLM_API_KEY=KEY,
-        MEGALLM_BASE_URL=fake_server.base_url,
+        MEGALLM_API_KEY=key,
+        MEGALLM_BASE_URL=base_url,
         TERM="xterm-256color",
         COLORTERM="truecolor",
         COLUMNS=str(COLS),
         LINES=str(ROWS),
     )
+    return env
+
+
+def test_tui_never_writes_escapes_from_the_reply(tmp_path: Path, fake_server: FakeServer) -> None:
+    env = pty_env(tmp_path, fake_server.base_url)
     fake_server.enqueue(sse_text_reply(REPLY, chunks=CHUNKS))
     app = Pty([sys.executable, "-m", "megachat"], env)
     try:

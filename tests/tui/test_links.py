@@ -222,19 +222,9 @@ async def test_a_missing_or_failing_opener_is_one_line_notification(
 
 def test_no_osc8_hyperlink_reaches_the_terminal(tmp_path: Path, fake_server: FakeServer) -> None:
     """The real program in a pty: the link and its URL are drawn, never as OSC 8."""
-    from tests.cli.conftest import _base_env
-    from tests.security.test_key_leak import KEY
-    from tests.security.test_tui_escapes import COLS, PROBE, ROWS, Pty
+    from tests.security.test_tui_escapes import PROBE, Pty, pty_env
 
-    env = _base_env(tmp_path)
-    env.update(
-        MEGALLM_API_KEY=KEY,
-        MEGALLM_BASE_URL=fake_server.base_url,
-        TERM="xterm-256color",
-        COLORTERM="truecolor",
-        COLUMNS=str(COLS),
-        LINES=str(ROWS),
-    )
+    env = pty_env(tmp_path, fake_server.base_url)
     fake_server.enqueue(
         sse_text_reply(
             "BEFOREMARK [docs](https://osc.example/path) <https://auto.example/> ENDMARK"
