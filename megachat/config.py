@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from megachat.api import MessagesClient
+    from megachat.tools.servers import ServerConfig
 
 APP_NAME = "megachat"
 DEFAULT_BASE_URL = "https://ai.megallm.io"  # its one home: the api layer is always told the URL
@@ -51,6 +52,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     keymap: dict[str, str] = field(default_factory=dict)
     render_math: bool = True  # LaTeX in replies drawn as Unicode (False: shown as written)
+    # The `[mcp_servers.NAME]` tables, checked by megachat.tools.servers (bad ones are warnings).
+    mcp_servers: list[ServerConfig] = field(default_factory=list)
     # Bad values found in the file (one line each): reported at start, the defaults used instead.
     warnings: list[str] = field(default_factory=list, compare=False, repr=False)
     # Where each of api_key / base_url came from: "default", "file" or "environment".
@@ -220,6 +223,7 @@ _KEYS: dict[str, _Rule] = {
     ),
 }
 _TABLES = {"rate_limit", "keymap"}
+MCP_SERVERS = "mcp_servers"  # the table of tool servers: its rules live in megachat.tools
 _KIND_NAMES = {
     "secret": "a string without spaces or control characters",
     "url": "an http(s) URL",
@@ -346,7 +350,9 @@ def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str)
     in for it rather than refusing to start (a malformed file is still a ConfigError).
     """
     for key, value in data.items():
-        if key not in _TABLES:
+        if key == MCP_SERVERS:
+            _apply_mcp_servers(settings, value, path, text)
+        elif key not in _TABLES:
             _apply_key(settings, key, value, path, text)
         elif not isinstance(value, dict):
             where = _where(path, text, key)
@@ -359,6 +365,25 @@ def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str)
                     _apply_binding(settings, sub, subvalue, path, text)
                 else:
                     _apply_key(settings, f"{key}.{sub}", subvalue, path, text)
+
+
+def _apply_mcp_servers(settings: Settings, value: Any, path: Path, text: str) -> None:
+    """The tool servers, checked by the tools layer's one rule; each bad entry is a warning.
+
+    Imported here only when the file has the table: megachat.tools.servers is plain data and
+    never imports the `mcp` SDK, so reading settings stays cheap.
+    """
+    if not isinstance(value, dict):
+        where = _where(path, text, MCP_SERVERS)
+        settings.warnings.append(
+            f"config file {where}: {MCP_SERVERS!r} must be a table, not {_describe(value)}; ignored"
+        )
+        return
+    from megachat.tools.servers import parse_servers
+
+    servers, warnings = parse_servers(value)
+    settings.mcp_servers = list(servers)
+    settings.warnings.extend(f"config file {path}: {warning}" for warning in warnings)
 
 
 def _apply_binding(settings: Settings, sub: str, value: Any, path: Path, text: str) -> None:
@@ -486,6 +511,41 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> Path:
         data.pop(key, None)
     else:
         data[key] = value
+    _write_file(path, data)
+    return path
+
+
+class ServersExistError(ConfigError):
+    """Servers of these names are configured already; nothing was written."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"already configured: {', '.join(names)}")
+        self.names = names
+
+
+def save_mcp_servers(
+    tables: dict[str, dict[str, Any]], *, replace: bool, path: Path | None = None
+) -> Path:
+    """Write `[mcp_servers.NAME]` tables, keeping everything else in the file (mode 0600).
+
+    The tables must already be checked (megachat.tools.servers.parse_servers). A server of the
+    same name is replaced only with `replace`; otherwise ServersExistError and nothing is
+    written. A malformed file raises ConfigError and is left untouched, as in save_setting.
+    """
+    path = config_path() if path is None else path
+    data, text = _read_file(path)
+    section = data.get(MCP_SERVERS, {})
+    if not isinstance(section, dict):
+        where = _where(path, text, MCP_SERVERS)
+        raise ConfigError(
+            f"config file {where}: {MCP_SERVERS!r} must be a table, not {_describe(section)};"
+            " fix or remove it first"
+        )
+    clashes = [name for name in tables if name in section]
+    if clashes and not replace:
+        raise ServersExistError(clashes)
+    section.update(tables)
+    data[MCP_SERVERS] = section
     _write_file(path, data)
     return path
 

@@ -15,6 +15,7 @@ from megachat.cli.config_commands import cmd_config, cmd_key, config_epilog
 from megachat.cli.conversations import cmd_delete, cmd_export, cmd_list, cmd_rename, cmd_search
 from megachat.cli.errors import EXIT_USAGE, CLIError
 from megachat.cli.importing import MAX_IMPORT_MIB, cmd_import
+from megachat.cli.mcp_commands import DEFAULT_LIST_TIMEOUT, cmd_mcp
 from megachat.cli.models import cmd_models
 from megachat.cli.presets import cmd_presets
 from megachat.cli.tui_command import cmd_tui
@@ -49,6 +50,19 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds above 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
     return value
 
 
@@ -130,6 +144,31 @@ environment:
   MEGALLM_API_KEY   the API key (overrides the key stored by `megachat key set`)
   MEGALLM_BASE_URL  the API base URL (default {DEFAULT_BASE_URL})
   MEGACHAT_IMAGE_PREVIEW  kitty, sixel or halfblock: how the TUI draws image previews
+"""
+
+
+MCP_EPILOG = """\
+Tool servers are `[mcp_servers.NAME]` tables in config.toml: either `command` (with `args`,
+`env`, `cwd`) for a server run as a subprocess over stdio, or `url` (with `headers`) for a
+streamable-HTTP one; plus `enabled` (default true) and `allow` (tool names run without asking).
+A stdio server's environment is its `env` plus PATH and HOME only: never MEGALLM_API_KEY.
+"""
+
+MCP_IMPORT_DESCRIPTION = """\
+Add the servers of a Claude Desktop config file (claude_desktop_config.json):
+{"mcpServers": {NAME: {"command": ..., "args": [...], "env": {...}} | {"url": ..., "headers":
+{...}}}}. Each becomes [mcp_servers.NAME] in config.toml (the rest of the file is kept; mode
+0600). One line is printed per server. A server already configured is refused unless --replace.
+A malformed file writes nothing and exits 2.
+"""
+
+MCP_LIST_DESCRIPTION = """\
+Start every enabled server (all at once, each with a timeout), and show its status and tools
+(name and the first line of the description), or why it failed with the end of its stderr.
+Disabled servers are listed as disabled. --json prints an array of {name, transport, enabled,
+status, tools: [{name, description}], error, stderr}; status is running, failed or disabled.
+
+exit status: 0 when every enabled server runs, 1 when one failed, 2 for a bad config file.
 """
 
 
@@ -309,6 +348,40 @@ def build_parser() -> argparse.ArgumentParser:
         "unset", help="remove a setting", description="Remove KEY from config.toml."
     )
     unset.add_argument("key", metavar="KEY")
+
+    mcp = add(
+        "mcp",
+        "List and import MCP tool servers.",
+        cmd_mcp,
+        epilog=MCP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mcp_sub = mcp.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
+    mcp_sub.required = True
+    mcp_import = mcp_sub.add_parser(
+        "import",
+        help="add the servers of a Claude Desktop config file",
+        description=MCP_IMPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mcp_import.add_argument("file", metavar="FILE", help="the JSON file")
+    mcp_import.add_argument(
+        "--replace", action="store_true", help="overwrite servers already configured"
+    )
+    mcp_list = mcp_sub.add_parser(
+        "list",
+        help="start the servers and show their tools (exit 1 when one fails)",
+        description=MCP_LIST_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mcp_list.add_argument("--json", action="store_true", help="print the servers as JSON")
+    mcp_list.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_LIST_TIMEOUT,
+        metavar="SECONDS",
+        help=f"for each server to start and list its tools (default {DEFAULT_LIST_TIMEOUT:g})",
+    )
 
     key = add("key", "Manage the stored API key.", cmd_key)
     key_sub = key.add_subparsers(dest="action", metavar="ACTION", parser_class=Parser)
