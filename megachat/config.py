@@ -27,6 +27,8 @@ DEFAULT_MODEL = "claude-sonnet-4"
 DEFAULT_MAX_TOKENS = 4096
 DEFAULT_THEME = "megachat-dark"
 DEFAULT_TIMEOUT = 600.0  # read timeout in seconds; the connect timeout stays 5 s
+DEFAULT_MAX_TOOL_STEPS = 10  # tool rounds in one turn: a model looping on tools stops here
+DEFAULT_TOOL_TIMEOUT = 120.0  # seconds one tool call may take before it is given up
 ENV_API_KEY = "MEGALLM_API_KEY"
 ENV_BASE_URL = "MEGALLM_BASE_URL"
 
@@ -50,6 +52,8 @@ class Settings:
     rate_limit_seconds: float = 60.0
     max_retries: int = 2
     timeout: float = DEFAULT_TIMEOUT
+    max_tool_steps: int = DEFAULT_MAX_TOOL_STEPS  # tool rounds in one turn before it stops
+    tool_timeout: float = DEFAULT_TOOL_TIMEOUT  # seconds one tool call may take
     keymap: dict[str, str] = field(default_factory=dict)
     render_math: bool = True  # LaTeX in replies drawn as Unicode (False: shown as written)
     # The `[mcp_servers.NAME]` tables, checked by megachat.tools.servers (bad ones are warnings).
@@ -104,6 +108,8 @@ THEME_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _URL = re.compile(r"https?://[^\s/?#]+(?:[/?#]\S*)?")
 MAX_RETRIES = 10
 MAX_TIMEOUT = 3600.0  # an hour between two bytes is already far past any real server
+MAX_TOOL_STEPS = 100
+MAX_TOOL_TIMEOUT = 3600.0
 MAX_MAX_TOKENS = 1_000_000
 
 
@@ -205,6 +211,21 @@ _KEYS: dict[str, _Rule] = {
         f"read timeout in seconds (default {DEFAULT_TIMEOUT:g}; connect stays 5 s)",
         low=0,
         high=MAX_TIMEOUT,
+        low_open=True,
+    ),
+    "max_tool_steps": _Rule(
+        "max_tool_steps",
+        "int",
+        f"tool rounds in one turn before it stops (default {DEFAULT_MAX_TOOL_STEPS})",
+        low=1,
+        high=MAX_TOOL_STEPS,
+    ),
+    "tool_timeout": _Rule(
+        "tool_timeout",
+        "float",
+        f"seconds one tool call may take (default {DEFAULT_TOOL_TIMEOUT:g})",
+        low=0,
+        high=MAX_TOOL_TIMEOUT,
         low_open=True,
     ),
     "render_math": _Rule(

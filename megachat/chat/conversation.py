@@ -31,6 +31,9 @@ TITLE_LENGTH = 60
 # Block types replayed to the API from history. Thinking and tool blocks from earlier replies are
 # left out: without the tools and thinking settings of that request they would be rejected.
 _SENDABLE = {"text", "image", "document"}
+# ...except in a request that carries `tools`: then tool calls, their results and the thinking
+# that led to them (signatures included) go back unchanged, as the tool loop requires.
+_SENDABLE_WITH_TOOLS = _SENDABLE | {"tool_use", "tool_result", "thinking", "redacted_thinking"}
 
 
 def text_of(content: Iterable[dict]) -> str:
@@ -385,7 +388,7 @@ class Conversation:
         self.updated_at = msg.created_at
         return msg
 
-    def request_messages(self) -> list[dict]:
+    def request_messages(self, *, with_tools: bool = False) -> list[dict]:
         """The active path as the API's `messages`, as every next request starts with it.
 
         `export --format json` prints exactly this, so "as it would be sent next" is literal.
@@ -393,13 +396,15 @@ class Conversation:
         empty are dropped; neighbouring same-role turns are merged; leading assistant turns are
         dropped so the first message is the user's. Text is sent as stored (a reply's trailing
         newline included): only a *final* assistant turn is stripped, by build_request.
+        `with_tools`: tool_use, tool_result and thinking blocks are replayed too.
         """
+        sendable = _SENDABLE_WITH_TOOLS if with_tools else _SENDABLE
         messages: list[dict] = []
         for msg in self.messages:
             blocks = [
                 copy.deepcopy(b)
                 for b in msg.content
-                if b.get("type") in _SENDABLE
+                if b.get("type") in sendable
                 and not (b.get("type") == "text" and not str(b.get("text", "")).strip())
             ]
             if not blocks:
@@ -412,15 +417,18 @@ class Conversation:
                 messages.append({"role": msg.role, "content": blocks})
         return messages
 
-    def build_request(self, *, prefill: str = "", stream: bool = True) -> dict:
+    def build_request(
+        self, *, prefill: str = "", stream: bool = True, tools: Sequence[dict] | None = None
+    ) -> dict:
         """The Messages API body for the next request: request_messages(), then the prefill.
 
         The prefill (right-stripped) becomes the final assistant message, and a final assistant
         turn is right-stripped (the API rejects trailing whitespace there); `system` only when
-        non-empty; `temperature` only when set.
+        non-empty; `temperature` only when set; `tools` (the API's tool definitions) when given,
+        and then the tool blocks of the history with them.
         """
         temperature = check_temperature(self.temperature)  # it may have been set since
-        messages = self.request_messages()
+        messages = self.request_messages(with_tools=bool(tools))
         sent = prefill_sent(prefill)
         if sent and messages:
             if messages[-1]["role"] == "assistant":
@@ -434,9 +442,20 @@ class Conversation:
             body["system"] = self.system
         if temperature is not None:
             body["temperature"] = temperature
+        if tools:
+            body["tools"] = [dict(tool) for tool in tools]
         if stream:
             body["stream"] = True
         return body
+
+    def add_tool_results(self, results: Sequence[dict]) -> ChatMessage:
+        """Append the user turn answering a reply's tool calls: its `tool_result` blocks."""
+        if not results:
+            raise ValueError("no tool results")
+        msg = ChatMessage(role="user", content=[dict(block) for block in results])
+        self._append(msg)
+        self.updated_at = msg.created_at
+        return msg
 
     def last(self, role: Role | None = None) -> ChatMessage | None:
         """The last message (of a role)."""

@@ -40,12 +40,14 @@ from megachat.chat.outcomes import (
     Outcome,
     SessionBusy,
 )
+from megachat.chat.tool_events import ToolLoopStopped
 from megachat.chat.turn import ReplyFinished, Turn, TurnEvent
 
 if TYPE_CHECKING:
     from megachat.api import MessagesClient
     from megachat.chat.images import PreparedImage
     from megachat.chat.store import Store
+    from megachat.chat.tool_loop import ToolUse
     from megachat.redact import Secrets
 
 EventSink = Callable[[TurnEvent], Awaitable[None] | None]
@@ -77,6 +79,9 @@ class ChatSession:
         # Called when a turn changed the active path before its reply (the new user turn is on
         # it, or an old reply left it): a face re-shows `conversation.messages` then.
         self.on_path_change: Callable[[], Awaitable[None] | None] | None = None
+        # The tool loop (megachat.chat.tool_loop): set by a face that enabled MCP servers; every
+        # request then carries their tools and a reply asking for them is answered.
+        self.tool_use: ToolUse | None = None
 
     # -- which conversation ----------------------------------------------------------------------
 
@@ -143,6 +148,8 @@ class ChatSession:
         if self._running:
             return NotSent(SessionBusy(), draft)
         unanswered = self.conversation.unanswered()
+        if unanswered is not None and _is_tool_results(unanswered):
+            unanswered = None  # the new text follows the results (one user turn when sent)
         try:
             if unanswered is not None:
                 user = self.conversation.branch_user(unanswered, text, draft.images)
@@ -276,42 +283,102 @@ class ChatSession:
                     conversation.switch_to(restore.id)
                 await self._path_changed()
                 return NotSent(exc, draft)
-            turn = Turn(
-                conversation,
-                client,
-                self.writer,
-                prefill=prefill,
-                stream=stream,
-                secrets=self._secrets,
-                user_stored=True,
-            )
+            turn = self._new_turn(conversation, client, prefill, stream)
             return await self._stream(turn, on_event)
         finally:
             self._running = False
 
+    def _new_turn(
+        self, conversation: Conversation, client: MessagesClient, prefill: str, stream: bool
+    ) -> Turn:
+        tool_use = self.tool_use
+        return Turn(
+            conversation,
+            client,
+            self.writer,
+            prefill=prefill,
+            stream=stream,
+            secrets=self._secrets,
+            user_stored=True,
+            tools=tool_use.toolbox.definitions() or None if tool_use is not None else None,
+        )
+
     async def _stream(self, turn: Turn, on_event: EventSink | None) -> Outcome:
-        """Run the turn in its own task, so that `cancel()` stops this turn and nothing else."""
+        """Run the turn (and the tool loop after it) in its own task, so that `cancel()` stops
+        this turn and nothing else."""
         self._turn = turn
         self._cancel_requested = False
-        task = asyncio.create_task(_consume(turn, on_event), name="megachat-session-turn")
+        task = asyncio.create_task(self._drive(turn, on_event), name="megachat-session-turn")
         self._task = task
         try:
             finished = await task
         except asyncio.CancelledError:
+            turn = self._turn or turn
+            self._answer_open_calls()
             current = asyncio.current_task()
             if self._cancel_requested and (current is None or not current.cancelling()):
                 return Cancelled(turn.message)
             raise  # the caller itself was cancelled (Ctrl+C, the app closing)
         except Exception as exc:  # the turn's error, as an outcome (Turn kept the partial reply)
+            turn = self._turn or turn
+            self._answer_open_calls(f"not run: the reply failed ({type(exc).__name__})")
             return Failed(exc, turn.message, turn.skipped_events, turn.prefill)
         finally:
             self._task = None
+            turn = self._turn or turn
             self._turn = None
-            if turn.message is not None and self.conversation.active_leaf_id != turn.message.id:
+            leaf = self.conversation.active_leaf_id
+            if turn.message is not None and leaf != turn.message.id and not self._tool_leaf():
                 self._persist_active(quiet=True)  # switched away mid-stream: keep what is shown
         assert finished is not None
         message = finished.message
         return Finished(message, message.status, finished.response, finished.skipped_events)
+
+    async def _drive(self, turn: Turn, on_event: EventSink | None) -> ReplyFinished | None:
+        """The turn, then while its reply asks for tools (and the loop may go on): run them,
+        send their results, consume the next reply. Ends with the last reply's ReplyFinished."""
+        from megachat.chat.tool_loop import run_tool_step
+
+        steps = 0
+        while True:
+            finished = await _consume(turn, on_event)
+            tool_use = self.tool_use
+            if (
+                tool_use is None
+                or finished is None
+                or finished.error is not None
+                or finished.message.stop_reason != "tool_use"
+            ):
+                if steps and finished is not None and finished.error is None:
+                    await _emit(on_event, ToolLoopStopped("end_turn", "The model ended its turn."))
+                return finished
+            if steps >= tool_use.max_steps:
+                note = (
+                    f"Stopped after {steps} tool steps (max_tool_steps = {tool_use.max_steps}); "
+                    "the calls of the last reply were not run."
+                )
+                self._answer_open_calls(
+                    f"not run: the limit of {tool_use.max_steps} tool steps was reached"
+                )
+                await _emit(on_event, ToolLoopStopped("max_tool_steps", note))
+                return finished
+            steps += 1
+            await run_tool_step(self.conversation, tool_use, self.writer, on_event)
+            turn = self._new_turn(self.conversation, turn.client, "", turn.stream)
+            self._turn = turn
+
+    def _answer_open_calls(self, reason: str | None = None) -> None:
+        """A cancel or failure left tool calls without results: answer them (is_error), stored."""
+        from megachat.chat.tool_loop import CANCELLED_REASON, answer_open_calls
+
+        try:
+            answer_open_calls(self.conversation, self.writer, reason or CANCELLED_REASON)
+        except Exception:  # the store failed too: the turn's own outcome says what went wrong
+            pass
+
+    def _tool_leaf(self) -> bool:
+        last = self.conversation.messages[-1] if self.conversation.messages else None
+        return last is not None and _is_tool_results(last)
 
     async def _path_changed(self) -> None:
         if self.on_path_change is not None:
@@ -354,6 +421,22 @@ async def _consume(turn: Turn, on_event: EventSink | None) -> ReplyFinished | No
             if inspect.isawaitable(result):
                 await result
     return finished
+
+
+async def _emit(on_event: EventSink | None, event: TurnEvent) -> None:
+    if on_event is not None:
+        result = on_event(event)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _is_tool_results(message: ChatMessage) -> bool:
+    """A user turn made of tool results (the tool loop's), not typed by the user."""
+    return (
+        message.role == "user"
+        and bool(message.content)
+        and all(block.get("type") == "tool_result" for block in message.content)
+    )
 
 
 def _image_from_block(block: dict, name: str | None = None) -> PreparedImage | None:

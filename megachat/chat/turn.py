@@ -41,11 +41,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from megachat.chat.conversation import ChatMessage, Conversation, merge_prefill, prefill_sent
+from megachat.chat.tool_events import ToolCallFinished, ToolCallStarted, ToolLoopStopped
 from megachat.redact import Secrets, StreamRedactor
 
 if TYPE_CHECKING:
@@ -100,7 +101,16 @@ class ReplyFinished:
     skipped_events: int = 0
 
 
-TurnEvent = ReplyStarted | ReplyText | ReplyEvent | Waiting | ReplyFinished
+TurnEvent = (
+    ReplyStarted
+    | ReplyText
+    | ReplyEvent
+    | Waiting
+    | ReplyFinished
+    | ToolCallStarted
+    | ToolCallFinished
+    | ToolLoopStopped
+)
 
 
 class _Outbox:
@@ -175,8 +185,10 @@ class Turn:
         stream: bool = True,
         secrets: Secrets | None = None,
         user_stored: bool = False,
+        tools: Sequence[dict] | None = None,
     ) -> None:
         self.conversation = conversation
+        self.tools = tools  # the API tool definitions this request carries (the tool loop's)
         # The caller has already stored the user turn (ChatSession does, so that a failure there
         # gives the draft back): the turn then does not write the conversation a second time.
         self._user_stored = user_stored
@@ -231,7 +243,9 @@ class Turn:
 
     async def _run(self) -> None:
         self._store_pending_user_turns()
-        request = self.conversation.build_request(prefill=self.prefill, stream=self.stream)
+        request = self.conversation.build_request(
+            prefill=self.prefill, stream=self.stream, tools=self.tools
+        )
         try:
             if self.stream:
                 await self._run_stream(request)

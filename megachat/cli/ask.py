@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, assert_never
 
 from megachat.cli.errors import EXIT_OK, CLIError, usage_error
@@ -33,8 +35,11 @@ if TYPE_CHECKING:
     from megachat.chat.presets import RenderedPreset
     from megachat.chat.session import ChatSession, EventSink
     from megachat.chat.store import Store
+    from megachat.chat.tool_events import ToolCall
+    from megachat.chat.tool_loop import Approval
     from megachat.chat.turn import TurnEvent
     from megachat.config import Settings
+    from megachat.tools.servers import ServerConfig
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -57,6 +62,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 "no prompt: give PROMPT arguments or pipe text on stdin (nothing was sent)"
             )
         require_key(settings)
+        servers = _tool_servers(args, settings)
 
         images = _load_images(args.image)
 
@@ -99,11 +105,44 @@ def cmd_ask(args: argparse.Namespace) -> int:
                     )
                 ),
                 as_json=args.json,
+                tools=_ToolOptions(servers, tuple(args.allow), settings) if servers else None,
             )
             return run_async(sigterm.guard(ask_turn))
         finally:
             if store is not None:
                 store.close()
+
+
+@dataclass(frozen=True)
+class _ToolOptions:
+    """The MCP servers `--mcp` enabled, the `--allow` patterns, the settings for the loop."""
+
+    servers: Sequence[ServerConfig]
+    allow: tuple[str, ...]
+    settings: Settings
+
+
+def _tool_servers(args: argparse.Namespace, settings: Settings) -> list[ServerConfig]:
+    """The servers named by --mcp (`all`: every enabled one); an unknown name is exit 2."""
+    if not args.mcp:
+        if args.allow:
+            raise usage_error("--allow needs --mcp NAME (nothing was sent)")
+        return []
+    known = {server.name: server for server in settings.mcp_servers}
+    chosen: dict[str, ServerConfig] = {}
+    for name in args.mcp:
+        if name == "all":
+            chosen.update((s.name, s) for s in settings.mcp_servers if s.enabled)
+        elif name in known:
+            chosen[name] = known[name]
+        else:
+            names = ", ".join(sorted(known)) or "none configured"
+            raise usage_error(
+                f"unknown MCP server {one_line(name)!r} (servers: {names}; nothing was sent)"
+            )
+    if not chosen:
+        raise usage_error("--mcp all: no MCP server is enabled in config.toml (nothing was sent)")
+    return list(chosen.values())
 
 
 def _check_regenerate(args: argparse.Namespace) -> None:
@@ -273,8 +312,12 @@ async def _ask_turn(
     operation: Callable[[EventSink], Awaitable[Outcome]],
     *,
     as_json: bool,
+    tools: _ToolOptions | None = None,
 ) -> int:
-    """Run the session's turn, printing text as it arrives (or the final Message with --json)."""
+    """Run the session's turn, printing text as it arrives (or the final Message with --json).
+
+    With tools, each reply's text is held until the reply ends: the final answer goes to stdout,
+    the text of a reply that asks for tools to stderr (stdout has the final answer only)."""
     from megachat.chat.outcomes import (
         Cancelled,
         Failed,
@@ -283,17 +326,38 @@ async def _ask_turn(
         NotSent,
         word_failure,
     )
+    from megachat.chat.tool_events import ToolCallFinished, ToolCallStarted, ToolLoopStopped
+    from megachat.chat.tool_loop import describe_input
     from megachat.chat.turn import ReplyEvent, ReplyFinished, ReplyStarted, ReplyText, Waiting
 
     writer = ReplyWriter(terminal=sys.stdout.isatty())
+    held: list[str] = []  # with tools: the reply's text until we know whether it is the answer
 
     def on_event(event: TurnEvent) -> None:
         match event:
             case ReplyText(text=text):
-                if not as_json:
+                if tools is not None:
+                    held.append(text)
+                elif not as_json:
                     writer.write(text)
             case Waiting(notice=notice):
                 inform(one_line(notice.describe()))
+            case ReplyFinished(message=message) if tools is not None:
+                text = "".join(held)
+                held.clear()
+                if message.stop_reason == "tool_use":
+                    if text.strip():
+                        inform(f"assistant: {one_line(text)}")
+                elif not as_json:
+                    writer.write(text)
+            case ToolCallStarted(call=call):
+                inform(f"tool {one_line(call.label)} {one_line(describe_input(call.input))}")
+            case ToolCallFinished(call=call, summary=summary, is_error=is_error):
+                state = "error: " if is_error else "-> "
+                inform(f"tool {one_line(call.label)} {state}{one_line(summary)}")
+            case ToolLoopStopped(reason=reason, message=note):
+                if reason != "end_turn":
+                    inform(one_line(note))
             case ReplyStarted() | ReplyEvent() | ReplyFinished():
                 pass
             case _:
@@ -301,7 +365,10 @@ async def _ask_turn(
 
     async with client:
         try:
-            outcome = await operation(on_event)
+            if tools is None:
+                outcome = await operation(on_event)
+            else:
+                outcome = await _with_tools(session, tools, operation, on_event)
         finally:
             if not as_json:
                 writer.finish()
@@ -329,6 +396,78 @@ async def _ask_turn(
             return EXIT_OK
         case _:
             assert_never(outcome)
+
+
+async def _with_tools(
+    session: ChatSession,
+    tools: _ToolOptions,
+    operation: Callable[[EventSink], Awaitable[Outcome]],
+    on_event: EventSink,
+) -> Outcome:
+    """Start the servers, run the turn with the tool loop, stop the servers."""
+    from megachat.chat.tool_loop import ToolBox, ToolUse
+    from megachat.tools.client import ServerFailed
+
+    settings = tools.settings
+    box = ToolBox(tools.servers, allow=tools.allow, call_timeout=settings.tool_timeout)
+    async with box:
+        for status in box.statuses:
+            if isinstance(status, ServerFailed):
+                inform(f"MCP server {status.server!r} failed to start: {one_line(status.reason)}")
+        interactive = _is_tty(sys.stdin) and _is_tty(sys.stderr)
+        session.tool_use = ToolUse(box, _approver(interactive), settings.max_tool_steps)
+        try:
+            return await operation(on_event)
+        finally:
+            session.tool_use = None
+
+
+def _approver(interactive: bool) -> Callable[[ToolCall], Awaitable[Approval]]:
+    """Ask on the terminal; without one, deny with a reason the model (and the user) can read."""
+    from megachat.chat.tool_loop import Approved, Denied, describe_input
+
+    async def approve(call: ToolCall) -> Approval:
+        label = one_line(call.label)
+        if not interactive:
+            reason = f"denied: not allowed (run with --allow {label})"
+            return Denied(reason)
+        prompt = f"Run {label} {one_line(describe_input(call.input))}? [y/N/a(lways)] "
+        answer = (await _read_tty_line(prompt)).strip().lower()
+        if answer in ("a", "always"):
+            return Approved(always=True)
+        if answer in ("y", "yes"):
+            return Approved()
+        return Denied("denied by the user")
+
+    return approve
+
+
+async def _read_tty_line(prompt: str) -> str:
+    """One line from the terminal without blocking the event loop (Ctrl+C still cancels)."""
+    import asyncio
+
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[bytes] = loop.create_future()
+    fd = sys.stdin.fileno()
+
+    def readable() -> None:
+        if not answer.done():
+            answer.set_result(os.read(fd, 4096))
+
+    loop.add_reader(fd, readable)
+    try:
+        return (await answer).decode("utf-8", errors="replace")
+    finally:
+        loop.remove_reader(fd)
+
+
+def _is_tty(stream: object) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return False
 
 
 def _warn_skipped(count: int) -> None:

@@ -261,6 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     ask.add_argument(
+        "--mcp",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="enable the MCP server NAME's tools (`all`: every enabled server); repeatable",
+    )
+    ask.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="SERVER.TOOL",
+        help="run this tool without asking (SERVER.* for all of a server's); repeatable",
+    )
+    ask.add_argument(
         "--var",
         action="append",
         default=[],

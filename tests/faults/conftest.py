@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -175,47 +174,38 @@ def run_measured(
 ) -> Measured:
     """`python -m megachat ARGS` to its end: exit status, output and the child's peak RSS.
 
-    stdout/stderr go to files (no pipe can fill up while we wait); the child is reaped with
-    wait4(2), the kernel's own count of its memory. `address_space_limit` (bytes) runs it under
+    stdout/stderr go to files (no pipe can fill up while we wait); the peak is wait4(2)'s, the
+    kernel's own count, taken by a small launcher (rss_launcher: forked from pytest, the count
+    would include pytest's own memory). `address_space_limit` (bytes) runs it under
     RLIMIT_AS, so code reading without bounds fails with MemoryError instead of exhausting the
     machine. `deadline` only bounds a hanging run: the child is killed and the test fails."""
 
-    def limit() -> None:
-        assert address_space_limit is not None
-        resource.setrlimit(resource.RLIMIT_AS, (address_space_limit, address_space_limit))
-
     out_path, err_path = mc.tmp / "stdout.txt", mc.tmp / "stderr.txt"
+    report = mc.tmp / "rss.txt"
+    report.unlink(missing_ok=True)
+    launcher = [sys.executable, "-m", "tests.faults.rss_launcher", str(report)]
+    limit = str(address_space_limit or 0)
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "megachat", *args],
+            [*launcher, limit, sys.executable, "-m", "megachat", *args],
             stdin=stdin,
             stdout=out,
             stderr=err,
             env=mc.env,
             cwd=ROOT,
-            preexec_fn=limit if address_space_limit is not None else None,
         )
-    waited: list[tuple[int, int, resource.struct_rusage]] = []
-
-    def ended() -> bool:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            waited.append((pid, status, usage))
-        return bool(pid)
-
     try:
-        wait_for(ended, f"megachat {' '.join(args)} to end", deadline)
+        wait_for(lambda: proc.poll() is not None, f"megachat {' '.join(args)} to end", deadline)
     except AssertionError:
-        proc.kill()
+        proc.terminate()
         proc.wait()
         raise
-    _, status, usage = waited[0]
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    code, maxrss_kib = report.read_text("ascii").split()
     return Measured(
-        proc.returncode,
+        int(code),
         out_path.read_text("utf-8", errors="replace"),
         err_path.read_text("utf-8", errors="replace"),
-        usage.ru_maxrss / 1024,  # KiB on Linux
+        int(maxrss_kib) / 1024,  # KiB on Linux
     )
 
 

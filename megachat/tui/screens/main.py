@@ -367,6 +367,7 @@ class MainScreen(
     async def _on_event(self, event: TurnEvent) -> None:
         """A stream event of the turn, shown."""
         from megachat.chat.outcomes import skipped_warning
+        from megachat.chat.tool_events import ToolCallFinished, ToolCallStarted, ToolLoopStopped
         from megachat.chat.turn import ReplyEvent, ReplyFinished, ReplyStarted, ReplyText, Waiting
 
         match event:
@@ -388,6 +389,13 @@ class MainScreen(
                 warning = skipped_warning(skipped)
                 if warning:
                     self.notify(warning, severity="warning", markup=False)
+            case ToolCallStarted(call=call):
+                self.query_one(StatusLine).show(f"Running {call.label}… (Esc cancels)")
+            case ToolCallFinished(call=call, summary=summary, is_error=is_error):
+                self.query_one(StatusLine).show(f"{call.label}: {summary}", warning=is_error)
+            case ToolLoopStopped(reason=reason, message=text):
+                if reason != "end_turn":
+                    self.notify(text, severity="warning", markup=False)
             case _:
                 assert_never(event)
 
