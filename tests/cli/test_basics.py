@@ -128,7 +128,8 @@ def _imported_modules(code: str, env: dict[str, str] | None = None) -> set[str]:
         "    runpy.run_module('megachat', run_name='__main__')\n"
         "except SystemExit:\n"
         "    pass\n"
-        "import json; sys.stderr.write('\\nMODULES:' + json.dumps(sorted(sys.modules)))\n"
+        "loaded = sorted(name for name, module in sys.modules.items() if module is not None)\n"
+        "import json; sys.stderr.write('\\nMODULES:' + json.dumps(loaded))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", probe],
