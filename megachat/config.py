@@ -513,13 +513,7 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> Path:
             raise ConfigError(f"{key!r} {exc}") from None
     if "." in key:
         table, sub = key.split(".", 1)
-        section = data.get(table, {})
-        if not isinstance(section, dict):
-            where = _where(path, text, table)
-            raise ConfigError(
-                f"config file {where}: {table!r} must be a table, not {_describe(section)};"
-                " fix or remove it first"
-            )
+        section = _table(data, table, path, text)
         if value is None:
             section.pop(sub, None)
         else:
@@ -534,6 +528,18 @@ def save_setting(key: str, value: Any, path: Path | None = None) -> Path:
         data[key] = value
     _write_file(path, data)
     return path
+
+
+def _table(data: dict[str, Any], name: str, path: Path, text: str) -> dict[str, Any]:
+    """The file's table `name` (empty when absent), to change; ConfigError when it is not one."""
+    section = data.get(name, {})
+    if not isinstance(section, dict):
+        where = _where(path, text, name)
+        raise ConfigError(
+            f"config file {where}: {name!r} must be a table, not {_describe(section)};"
+            " fix or remove it first"
+        )
+    return section
 
 
 class ServersExistError(ConfigError):
@@ -555,13 +561,7 @@ def save_mcp_servers(
     """
     path = config_path() if path is None else path
     data, text = _read_file(path)
-    section = data.get(MCP_SERVERS, {})
-    if not isinstance(section, dict):
-        where = _where(path, text, MCP_SERVERS)
-        raise ConfigError(
-            f"config file {where}: {MCP_SERVERS!r} must be a table, not {_describe(section)};"
-            " fix or remove it first"
-        )
+    section = _table(data, MCP_SERVERS, path, text)
     clashes = [name for name in tables if name in section]
     if clashes and not replace:
         raise ServersExistError(clashes)
