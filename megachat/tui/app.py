@@ -200,6 +200,15 @@ class MegachatApp(App[int]):
 
     # -- actions ------------------------------------------------------------------------------
 
+    def action_command_palette(self) -> None:
+        """ctrl+p: Textual's palette, safe against a double Enter (tui/command_palette.py)."""
+        from textual.command import CommandPalette
+
+        from megachat.tui.command_palette import SteadyCommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(SteadyCommandPalette(id="--command-palette"))
+
     def action_help(self) -> None:
         from megachat.tui.screens import HelpScreen
 
