@@ -571,6 +571,38 @@ def save_mcp_servers(
     return path
 
 
+def add_tool_allow(server: str, tool: str, path: Path | None = None) -> Path:
+    """Append `tool` to `[mcp_servers.SERVER].allow` ("always allow" in the approval prompt),
+    keeping everything else in the file (mode 0600); a tool already allowed is not repeated.
+
+    A server not in the file, or a table or `allow` of the wrong shape, raises ConfigError and
+    nothing is written; a malformed file raises ConfigError and is left untouched.
+    """
+    path = config_path() if path is None else path
+    data, text = _read_file(path)
+    servers = _table(data, MCP_SERVERS, path, text)
+    entry = servers.get(server)
+    if entry is None:
+        raise ConfigError(f"no MCP server {server!r} in config file {path}; nothing was written")
+    if not isinstance(entry, dict):
+        where = _where(path, text, server)
+        raise ConfigError(
+            f"config file {where}: {f'{MCP_SERVERS}.{server}'!r} must be a table, not "
+            f"{_describe(entry)}; fix or remove it first"
+        )
+    allow = entry.get("allow", [])
+    if not isinstance(allow, list):
+        where = _where(path, text, "allow")
+        raise ConfigError(
+            f"config file {where}: {f'{MCP_SERVERS}.{server}.allow'!r} must be an array of tool"
+            f" names, not {_describe(allow)}; fix or remove it first"
+        )
+    if tool not in allow:
+        entry["allow"] = [*allow, tool]
+        _write_file(path, data)
+    return path
+
+
 def store_api_key(key: str, path: Path | None = None) -> Path:
     """Save the API key in config.toml (mode 0600)."""
     key = key.strip()

@@ -687,8 +687,11 @@ class FakeServer:
 
 
 def reply_from_dict(data: dict) -> Reply:
-    """Build a Reply from JSON (``--script``); ``fixture`` names a file in tests/fixtures/sse."""
+    """Build a Reply from JSON (``--script``); ``fixture`` names a file in tests/fixtures/sse;
+    ``blocks`` are final content blocks (tool_use, thinking...) with e.g. ``stop_reason``."""
     data = dict(data)
+    if "blocks" in data:
+        return blocks_reply(data.pop("blocks"), **data)
     if "fixture" in data:
         return fixture_reply(data.pop("fixture"), **data)
     if "text" in data:

@@ -316,3 +316,78 @@ def test_raw_key_names_are_quoted_repr_style_on_one_line(xdg: Path, text: str, q
     with pytest.raises(ConfigError) as info:
         config.parse_cli_value("keymap.\nx", "")
     assert "'keymap.\\nx'" in str(info.value) and str(info.value).isprintable()
+
+
+# -- "always allow" writes `allow` ------------------------------------------------------------
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The file's text per table header ("" for the top), to compare all but one table."""
+    sections: dict[str, str] = {}
+    header = ""
+    for line in text.splitlines(keepends=True):
+        if line.startswith("["):
+            header = line.strip()
+        sections[header] = sections.get(header, "") + line
+    return sections
+
+
+def _servers_file(xdg: Path) -> Path:
+    save_setting("model", "m")
+    save_setting("keymap.send", "ctrl+j")
+    config.save_mcp_servers(
+        {
+            "toolbox": {"command": "python", "args": ["-m", "toolbox"], "allow": ["add"]},
+            "web": {"url": "http://127.0.0.1:9/mcp", "enabled": False},
+        },
+        replace=False,
+    )
+    return config.config_path()
+
+
+def test_add_tool_allow_appends_once_and_keeps_the_rest(xdg: Path) -> None:
+    path = _servers_file(xdg)
+    before = path.read_text()
+    assert config.add_tool_allow("toolbox", "sleep") == path
+    after = path.read_text()
+    changed = "[mcp_servers.toolbox]"
+    assert {k: v for k, v in _sections(after).items() if k != changed} == {
+        k: v for k, v in _sections(before).items() if k != changed
+    }
+    expected = tomllib.loads(before)
+    expected["mcp_servers"]["toolbox"]["allow"] = ["add", "sleep"]
+    assert tomllib.loads(after) == expected
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # already allowed: no duplicate, the file is not even rewritten
+    config.add_tool_allow("toolbox", "sleep")
+    config.add_tool_allow("toolbox", "add")
+    assert path.read_text() == after
+    # a server with no allow list yet gets one; loading reads it back
+    config.add_tool_allow("web", "fetch")
+    servers = {s.name: s for s in load_settings().mcp_servers}
+    assert servers["toolbox"].allow == ("add", "sleep")
+    assert servers["web"].allow == ("fetch",)
+
+
+def test_add_tool_allow_refuses_an_unknown_server_or_a_malformed_file(xdg: Path) -> None:
+    path = _servers_file(xdg)
+    before = path.read_bytes()
+    with pytest.raises(ConfigError) as info:
+        config.add_tool_allow("nope", "add")
+    message = str(info.value)
+    assert "'nope'" in message and str(path) in message and "\n" not in message
+    for text in (
+        'model = "m"\n[mcp_servers\n',  # malformed TOML
+        'mcp_servers = "x"\n',  # not a table
+        "[mcp_servers]\ntoolbox = 3\n",  # the server is not a table
+        '[mcp_servers.toolbox]\ncommand = "x"\nallow = "add"\n',  # allow is not an array
+    ):
+        path.write_text(text)
+        with pytest.raises(ConfigError) as info:
+            config.add_tool_allow("toolbox", "add")
+        assert "\n" not in str(info.value)
+        assert path.read_text() == text, text
+    path.write_bytes(before)
+    with pytest.raises(ConfigError):
+        config.add_tool_allow("toolbox", "add", path=xdg / "missing.toml")
+    assert not (xdg / "missing.toml").exists()

@@ -16,12 +16,15 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from megachat.chat.ids import new_id
 from megachat.chat.images import PreparedImage, image_block
 from megachat.chat.temperature import check_temperature  # the one rule lives there
 from megachat.config import DEFAULT_MAX_TOKENS  # its one home: the settings default
+
+if TYPE_CHECKING:
+    from megachat.tools.servers import ServerConfig
 
 Role = Literal["user", "assistant"]
 Status = Literal["complete", "streaming", "interrupted", "cancelled", "error"]
@@ -34,14 +37,55 @@ _SENDABLE = {"text", "image", "document"}
 # ...except in a request that carries `tools`: then tool calls, their results and the thinking
 # that led to them (signatures included) go back unchanged, as the tool loop requires.
 _SENDABLE_WITH_TOOLS = _SENDABLE | {"tool_use", "tool_result", "thinking", "redacted_thinking"}
+# The API-side name of a tool is SERVER__TOOL (megachat.chat.tool_loop builds it).
+TOOL_NAME_SEPARATOR = "__"
 
 
 def text_of(content: Iterable[dict]) -> str:
     """Plain text of the text blocks, joined by blank lines: the one plain-text join of a
-    message (search index, copy, code blocks, `ask`)."""
+    message (copy, code blocks, `ask`; the search index adds tools: searchable_text)."""
     return "\n\n".join(
         str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"
     )
+
+
+def tool_label(name: str) -> str:
+    """SERVER.TOOL for the API-side name SERVER__TOOL (as the user sees and `--allow` spells it);
+    a name without the separator is shown as it is."""
+    server, separator, tool = name.partition(TOOL_NAME_SEPARATOR)
+    return f"{server}.{tool}" if separator and server and tool else name
+
+
+def tool_result_text(block: dict) -> str:
+    """The text of a tool_result block: its string content, or its text blocks joined."""
+    content = block.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return text_of(content)
+    return ""
+
+
+def searchable_text(content: Iterable[dict]) -> str:
+    """What the search index holds for a message: its text, the name of each tool it calls
+    (both SERVER__TOOL and SERVER.TOOL, so either spelling finds it) and the text of each
+    tool result. For the index only: copy and `ask` use text_of."""
+    parts: list[str] = []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        match block.get("type"):
+            case "text":
+                parts.append(str(block.get("text", "")))
+            case "tool_use":
+                name = str(block.get("name", ""))
+                label = tool_label(name)
+                parts.append(name if label == name else f"{name} {label}")
+            case "tool_result":
+                parts.append(tool_result_text(block))
+            case _:
+                pass
+    return "\n\n".join(part for part in parts if part)
 
 
 def title_from(text: str) -> str:
@@ -98,6 +142,14 @@ class ChatMessage:
         """Plain text of the text blocks."""
         return text_of(self.content)
 
+    def is_tool_results(self) -> bool:
+        """A user turn made only of tool results (the tool loop's answer), not typed by the user."""
+        return (
+            self.role == "user"
+            and bool(self.content)
+            and all(isinstance(b, dict) and b.get("type") == "tool_result" for b in self.content)
+        )
+
     def images(self) -> list[dict]:
         """The image blocks."""
         return [b for b in self.content if b.get("type") == "image"]
@@ -149,6 +201,9 @@ class Conversation:
     created_at: float = field(default_factory=time.time)
     updated_at: float = 0.0
     messages: list[ChatMessage] = field(default_factory=list)
+    # The MCP servers switched on for this conversation, by name; None: follow the config (each
+    # server's `enabled`). [] is "none", not "follow the config". See enabled_server_names.
+    tool_servers: list[str] | None = None
     # every message of every branch by id, in creation order
     _nodes: dict[str, ChatMessage] = field(default_factory=dict, **_PRIVATE)
     # parent id (None: the roots) -> ids of its children, in creation order
@@ -163,6 +218,12 @@ class Conversation:
         if isinstance(self.max_tokens, bool) or int(self.max_tokens) < 1:
             raise ValueError(f"max_tokens must be a positive integer, not {self.max_tokens!r}")
         self.max_tokens = int(self.max_tokens)
+        if self.tool_servers is not None:
+            if isinstance(self.tool_servers, str) or not all(
+                isinstance(name, str) for name in self.tool_servers
+            ):
+                raise ValueError(f"tool_servers must be a list of names, not {self.tool_servers!r}")
+            self.tool_servers = list(dict.fromkeys(self.tool_servers))
         if not self.updated_at:
             self.updated_at = self.created_at
         chain, self.messages = list(self.messages), []
@@ -417,6 +478,24 @@ class Conversation:
                 messages.append({"role": msg.role, "content": blocks})
         return messages
 
+    def uses_tools(self) -> bool:
+        """Whether a tool loop ran on the active path (it holds a tool_result), so that its
+        export carries the tool blocks as a request with tools sends them. A tool_use nobody
+        answered (a reply asking for tools no request offered) does not count: replayed without
+        its result, the API would reject it; a request without tools leaves it out."""
+        return any(
+            b.get("type") == "tool_result"
+            for msg in self.messages
+            if msg.role == "user"
+            for b in msg.content
+        )
+
+    def export_messages(self) -> list[dict]:
+        """The `messages` of `export --format json` (and what `import` matches a path against):
+        request_messages, with the tool blocks when the path holds any, as a request carrying
+        the tools sends them."""
+        return self.request_messages(with_tools=self.uses_tools())
+
     def build_request(
         self, *, prefill: str = "", stream: bool = True, tools: Sequence[dict] | None = None
     ) -> dict:
@@ -476,6 +555,17 @@ class Conversation:
 
 # What the TUI and the Markdown export show under an unanswered user turn (with how to retry).
 UNANSWERED_NOTE = "⚠ not answered: no reply was received"
+
+
+def enabled_server_names(conversation: Conversation, servers: Sequence[ServerConfig]) -> list[str]:
+    """The names of the configured MCP servers in effect for the conversation, in config order:
+    with `tool_servers` None, those with enabled = true; otherwise those of its names that are
+    configured (a name no longer in the config is ignored). The one rule for the TUI and `ask`."""
+    chosen = conversation.tool_servers
+    if chosen is None:
+        return [server.name for server in servers if server.enabled]
+    wanted = set(chosen)
+    return [server.name for server in servers if server.name in wanted]
 
 
 def unanswered_turn(path: Sequence[ChatMessage]) -> ChatMessage | None:

@@ -1,10 +1,11 @@
 """Export a conversation as Markdown (to read) or JSON (to replay through the API).
 
 The JSON is `{id, title, model, system, temperature, messages}` where `messages` are exactly the
-Messages API shapes that would be sent next (CONTRACT.md): Conversation.request_messages(), what
-every next request starts with, images as base64 blocks. Image file names (display metadata)
-appear in the Markdown only, never in the JSON. An unanswered last user turn is marked in the
-Markdown (Conversation.unanswered).
+Messages API shapes that would be sent next (CONTRACT.md): Conversation.export_messages(), what
+every next request starts with, images as base64 blocks; when a tool loop ran, with its tool_use
+and tool_result blocks and the thinking (signatures kept), as a request carrying tools sends them.
+Image file names (display metadata) appear in the Markdown only, never in the JSON. An
+unanswered last user turn is marked in the Markdown (Conversation.unanswered).
 """
 
 from __future__ import annotations
@@ -13,8 +14,15 @@ import base64
 import binascii
 import copy
 import json
+import re
 
-from megachat.chat.conversation import UNANSWERED_NOTE, ChatMessage, Conversation
+from megachat.chat.conversation import (
+    UNANSWERED_NOTE,
+    ChatMessage,
+    Conversation,
+    tool_label,
+    tool_result_text,
+)
 from megachat.chat.images import data_size
 from megachat.chat.store import iso_time
 
@@ -31,7 +39,7 @@ def to_json(conv: Conversation, *, all_branches: bool = False) -> dict:
         "model": conv.model,
         "system": conv.system,
         "temperature": conv.temperature,
-        "messages": conv.request_messages(),
+        "messages": conv.export_messages(),
     }
     if all_branches:
         data["tree"] = [tree_node(msg) for msg in conv.all_messages()]
@@ -108,17 +116,21 @@ def to_markdown(conv: Conversation, *, all_branches: bool = False) -> str:
     if conv.system.strip():
         fence = _fence(conv.system)
         lines += ["## System", "", fence, conv.system, fence, ""]
+    names = _tool_names(conv)
     for msg in conv.messages:
-        lines += _message_lines(conv, msg, "##", all_branches)
+        lines += _message_lines(conv, msg, "##", all_branches, names)
     if conv.unanswered() is not None:
         lines += [f"*{UNANSWERED_NOTE} (F5 in megachat retries)*", ""]
     if all_branches:
-        lines += _branch_sections(conv)
+        lines += _branch_sections(conv, names)
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _message_lines(conv: Conversation, msg: ChatMessage, level: str, versions: bool) -> list[str]:
-    """A turn under its heading; with `versions`, a turn with siblings shows which it is (2/3)."""
+def _message_lines(
+    conv: Conversation, msg: ChatMessage, level: str, versions: bool, names: dict[str, str]
+) -> list[str]:
+    """A turn under its heading; with `versions`, a turn with siblings shows which it is (2/3).
+    `names`: tool_use id -> SERVER.TOOL, so a result names the call it answers."""
     heading = "User" if msg.role == "user" else "Assistant"
     if msg.status != "complete":
         heading += f" ({msg.status})"
@@ -135,12 +147,68 @@ def _message_lines(conv: Conversation, msg: ChatMessage, level: str, versions: b
             lines += [_image_line(block, msg.image_name(block)), ""]
         elif kind == "thinking":
             lines += ["> *thinking:* " + " ".join(block.get("thinking", "").split()), ""]
+        elif kind == "tool_use":
+            lines += _tool_use_lines(block)
+        elif kind == "tool_result":
+            lines += _tool_result_lines(block, names)
         else:
             lines += [f"*[{kind} block]*", ""]
     return lines
 
 
-def _branch_sections(conv: Conversation) -> list[str]:
+def _code_span(text: str) -> str:
+    """Inline code showing `text` literally: longer than any backtick run in it, so it cannot
+    be closed early (CommonMark code spans)."""
+    text = " ".join(text.split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fenced(text: str, info: str = "") -> list[str]:
+    fence = _fence(text)
+    return [fence + info, text, fence, ""]
+
+
+def _tool_use_lines(block: dict) -> list[str]:
+    """A tool call: its SERVER.TOOL, then its input as pretty JSON."""
+    label = tool_label(str(block.get("name", "")))
+    arguments = json.dumps(block.get("input", {}), ensure_ascii=False, indent=2)
+    return [f"*tool call* {_code_span(label)}", "", *_fenced(arguments, "json")]
+
+
+def _tool_result_lines(block: dict, names: dict[str, str]) -> list[str]:
+    """A tool result: which call it answers (when known), whether it is an error, its text in a
+    fence and each image as the image line."""
+    heading = "*tool result*"
+    label = names.get(str(block.get("tool_use_id", "")))
+    if label:
+        heading += f" {_code_span(label)}"
+    if block.get("is_error"):
+        heading += " (error)"
+    lines = [heading, ""]
+    text = tool_result_text(block)
+    if text:
+        lines += _fenced(text)
+    content = block.get("content")
+    for part in content if isinstance(content, list) else ():
+        if isinstance(part, dict) and part.get("type") == "image":
+            lines += [_image_line(part), ""]
+    return lines
+
+
+def _tool_names(conv: Conversation) -> dict[str, str]:
+    """tool_use id -> SERVER.TOOL, over every branch (a result names the call it answers)."""
+    return {
+        str(block.get("id")): tool_label(str(block.get("name", "")))
+        for msg in conv.all_messages()
+        if msg.role == "assistant"
+        for block in msg.content
+        if block.get("type") == "tool_use"
+    }
+
+
+def _branch_sections(conv: Conversation, names: dict[str, str]) -> list[str]:
     """Every branch off the active path, each once: "## Branch at message N (k/m)", then its
     turns down to the newest leaf under it. Branches off those branches follow, breadth first."""
     shown = {m.id for m in conv.messages}
@@ -169,5 +237,5 @@ def _branch_sections(conv: Conversation) -> list[str]:
                     "",
                 ]
                 for turn in branch:
-                    lines += _message_lines(conv, turn, "###", True)
+                    lines += _message_lines(conv, turn, "###", True, names)
     return lines

@@ -249,7 +249,7 @@ def _active_leaf(
 def request_of(path: list[ChatMessage]) -> list[dict]:
     """The `messages` a path would send (the same function export and the next request use)."""
     chain = [replace(m) for m in path]  # Conversation links what it is given: leave ours alone
-    return Conversation(messages=chain).request_messages()
+    return Conversation(messages=chain).export_messages()
 
 
 def build_conversation(imported: ImportedConversation) -> Conversation:
@@ -285,8 +285,33 @@ def _content(value: object, where: str) -> list[dict]:
             raise ImportFormatError(f"{here}.text: expected a string")
         if kind == "image":
             _check_image(block.get("source"), f"{here}.source")
+        elif kind == "tool_use":
+            _check_tool_use(block, here)
+        elif kind == "tool_result":
+            _check_tool_result(block, here)
         blocks.append(block)
     return blocks
+
+
+def _check_tool_use(block: dict, where: str) -> None:
+    """A tool call as the API shapes it: a string id and name, an object input."""
+    for key in ("id", "name"):
+        if not isinstance(block.get(key), str) or not block[key]:
+            raise ImportFormatError(f"{where}.{key}: expected a non-empty string")
+    if not isinstance(block.get("input"), dict):
+        raise ImportFormatError(f"{where}.input: expected an object")
+
+
+def _check_tool_result(block: dict, where: str) -> None:
+    """A tool result: the id of its call; content absent, a string or content blocks (checked
+    as any others: its images too)."""
+    if not isinstance(block.get("tool_use_id"), str) or not block["tool_use_id"]:
+        raise ImportFormatError(f"{where}.tool_use_id: expected a non-empty string")
+    if "is_error" in block and not isinstance(block["is_error"], bool):
+        raise ImportFormatError(f"{where}.is_error: expected true or false")
+    content = block.get("content")
+    if content is not None and not isinstance(content, str):
+        _content(content, f"{where}.content")
 
 
 def _check_image(source: object, where: str) -> None:

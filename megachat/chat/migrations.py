@@ -145,7 +145,39 @@ V5 = [
     "DROP TRIGGER messages_count_ad",
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2, V3, V4, V5]
+# v6: tools. The MCP servers switched on per conversation (a JSON array of names; NULL: follow
+# the config). The search text of a message now holds tool names and the text of tool results
+# (conversation.searchable_text); messages stored before with tool blocks are re-indexed here by
+# the same rule, written in SQL: text blocks, then "SERVER__TOOL SERVER.TOOL" per tool_use, then
+# the text of each tool_result (a string, or its text blocks), joined by blank lines. Only rows
+# whose content holds a tool block are touched (the messages_fts_au trigger updates the index).
+_BLANK_LINE = "char(10) || char(10)"
+_TOOL_LABEL = """CASE WHEN instr(n, '__') > 1 AND instr(n, '__') + 1 < length(n)
+    THEN n || ' ' || substr(n, 1, instr(n, '__') - 1) || '.' || substr(n, instr(n, '__') + 2)
+    ELSE n END"""
+V6 = [
+    "ALTER TABLE conversations ADD COLUMN tool_servers TEXT",
+    f"""UPDATE messages SET text = coalesce((
+        SELECT group_concat(part, {_BLANK_LINE}) FROM (
+            SELECT CASE json_extract(b.value, '$.type')
+                WHEN 'text' THEN json_extract(b.value, '$.text')
+                WHEN 'tool_use' THEN (
+                    SELECT {_TOOL_LABEL} FROM (SELECT json_extract(b.value, '$.name') AS n))
+                WHEN 'tool_result' THEN CASE json_type(b.value, '$.content')
+                    WHEN 'text' THEN json_extract(b.value, '$.content')
+                    WHEN 'array' THEN (
+                        SELECT group_concat(json_extract(c.value, '$.text'), {_BLANK_LINE})
+                        FROM json_each(b.value, '$.content') c
+                        WHERE json_extract(c.value, '$.type') = 'text')
+                    END
+                END AS part
+            FROM json_each(messages.content) b ORDER BY b.key)
+        WHERE part IS NOT NULL AND part != ''), '')
+    WHERE json_valid(content)
+        AND (content LIKE '%"tool_use"%' OR content LIKE '%"tool_result"%')""",
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3, V4, V5, V6]
 SCHEMA_VERSION = len(MIGRATIONS)
 # A database that cannot be written is never migrated; reading it works from this version on
 # (the store reads a file older than v5 as chains).

@@ -148,7 +148,7 @@ class ChatSession:
         if self._running:
             return NotSent(SessionBusy(), draft)
         unanswered = self.conversation.unanswered()
-        if unanswered is not None and _is_tool_results(unanswered):
+        if unanswered is not None and unanswered.is_tool_results():
             unanswered = None  # the new text follows the results (one user turn when sent)
         try:
             if unanswered is not None:
@@ -364,6 +364,7 @@ class ChatSession:
                 return finished
             steps += 1
             await run_tool_step(self.conversation, tool_use, self.writer, on_event)
+            await self._path_changed()  # a face shows the results before the next reply
             turn = self._new_turn(self.conversation, turn.client, "", turn.stream)
             self._turn = turn
 
@@ -378,7 +379,7 @@ class ChatSession:
 
     def _tool_leaf(self) -> bool:
         last = self.conversation.messages[-1] if self.conversation.messages else None
-        return last is not None and _is_tool_results(last)
+        return last is not None and last.is_tool_results()
 
     async def _path_changed(self) -> None:
         if self.on_path_change is not None:
@@ -428,15 +429,6 @@ async def _emit(on_event: EventSink | None, event: TurnEvent) -> None:
         result = on_event(event)
         if inspect.isawaitable(result):
             await result
-
-
-def _is_tool_results(message: ChatMessage) -> bool:
-    """A user turn made of tool results (the tool loop's), not typed by the user."""
-    return (
-        message.role == "user"
-        and bool(message.content)
-        and all(block.get("type") == "tool_result" for block in message.content)
-    )
 
 
 def _image_from_block(block: dict, name: str | None = None) -> PreparedImage | None:

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, assert_never
 
+from megachat.chat.conversation import TOOL_NAME_SEPARATOR
 from megachat.chat.tool_events import ToolCall, ToolCallFinished, ToolCallStarted
 from megachat.config import DEFAULT_MAX_TOOL_STEPS, DEFAULT_TOOL_TIMEOUT
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from megachat.tools.servers import ServerConfig
 
 CANCELLED_REASON = "cancelled by the user"
-NAME_SEPARATOR = "__"
 SUMMARY_CHARS = 160
 _API_NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
 _API_NAME_MAX = 64
@@ -69,7 +69,7 @@ EventSink = Callable[["TurnEvent"], Awaitable[None] | None]
 
 def api_tool_name(server: str, tool: str) -> str:
     """The name the API sees for `tool` of `server` (its rule: ``^[a-zA-Z0-9_-]{1,64}$``)."""
-    return _API_NAME_BAD.sub("_", f"{server}{NAME_SEPARATOR}{tool}")[:_API_NAME_MAX]
+    return _API_NAME_BAD.sub("_", f"{server}{TOOL_NAME_SEPARATOR}{tool}")[:_API_NAME_MAX]
 
 
 class ToolBox:
@@ -165,7 +165,7 @@ class ToolBox:
 
         if not call.server:
             return ToolResult(
-                [{"type": "text", "text": f"error: no enabled tool is named {call.name!r}"}],
+                [{"type": "text", "text": f"no enabled tool is named {call.name!r}"}],
                 is_error=True,
             )
         timeout = self.call_timeout
@@ -229,7 +229,7 @@ class ToolBox:
     def _guess_route(self, name: str) -> tuple[str, str]:
         """A name of a server whose tools were not listed (it failed to start): its server, so
         the call is answered with that server's own failure; ("", "") when no server fits."""
-        server, separator, tool = name.partition(NAME_SEPARATOR)
+        server, separator, tool = name.partition(TOOL_NAME_SEPARATOR)
         if separator and tool and server in self.servers:
             return server, tool
         return "", ""

@@ -189,7 +189,11 @@ class ServerConnection:
         assert client is not None
         try:
             with anyio.fail_after(timeout):
-                result = await client.call_tool(name, dict(arguments))
+                # The SDK's own limit (the client's, the connect timeout, by default) must not
+                # cut a call short of `timeout`: ours stops the server, the SDK's would not.
+                result = await client.call_tool(
+                    name, dict(arguments), read_timeout_seconds=timeout + _SDK_TIMEOUT_SLACK
+                )
         except TimeoutError:
             await self.close()  # the server may be stuck: stop it rather than trust it
             return ToolTimedOut(timeout)
@@ -293,6 +297,7 @@ def convert_content(
 
 
 _CONNECTION_ERRORS = frozenset({-32000})  # mcp_types.CONNECTION_CLOSED
+_SDK_TIMEOUT_SLACK = 5.0  # seconds past a call's timeout before the SDK gives up on its own
 
 
 def _bounded(blocks: list[ContentBlock]) -> list[ContentBlock]:

@@ -103,7 +103,37 @@ ATTACHMENT_KEYS: tuple[KeySpec, ...] = (
     KeySpec("remove_attachment", "delete,backspace", "remove", "Remove attachment", show=True),
 )
 
-ALL_KEYS: tuple[KeySpec, ...] = APP_KEYS + MAIN_KEYS + MESSAGE_KEYS + PROMPT_KEYS + ATTACHMENT_KEYS
+# Bindings of the tool-call approval (ToolApproval), active while it has the focus.
+APPROVAL_KEYS: tuple[KeySpec, ...] = (
+    KeySpec(
+        "approve_once",
+        "y",
+        "approve_once",
+        "Allow once",
+        show=True,
+        help="A tool call waiting for approval: run it this once",
+    ),
+    KeySpec(
+        "approve_always",
+        "a",
+        "approve_always",
+        "Always allow",
+        show=True,
+        help="A tool call waiting for approval: run it, and this tool from now on (saved)",
+    ),
+    KeySpec(
+        "deny",
+        "n",
+        "deny",
+        "Deny",
+        show=True,
+        help="A tool call waiting for approval: deny it (a field for a reason opens; Enter denies)",
+    ),
+)
+
+ALL_KEYS: tuple[KeySpec, ...] = (
+    APP_KEYS + MAIN_KEYS + MESSAGE_KEYS + PROMPT_KEYS + ATTACHMENT_KEYS + APPROVAL_KEYS
+)
 
 
 def bindings(specs: Iterable[KeySpec]) -> list[Binding]:
@@ -131,11 +161,12 @@ SCOPES: dict[str, tuple[KeySpec, ...]] = {
     "message": MESSAGE_KEYS,
     "prompt": PROMPT_KEYS,
     "attachments": ATTACHMENT_KEYS,
+    "approval": APPROVAL_KEYS,
 }
 _TYPING_SCOPES = frozenset({"prompt"})
 # Scopes active at once whose keys must differ too: a focused message's keys would hide the
 # main screen's (copy, copy_code) whenever a message has the focus.
-_SHARED_SCOPES = frozenset({frozenset({"main", "message"})})
+_SHARED_SCOPES = frozenset({frozenset({"main", "message"}), frozenset({"main", "approval"})})
 # Textual's modifier names, in the order it writes them in a key name (alphabetical).
 MODIFIERS = ("alt", "ctrl", "hyper", "meta", "shift", "super")
 _KEY_HINT = (

@@ -173,22 +173,28 @@ def _time_processes(cmds: dict[str, list[str]], env: dict[str, str], runs: int) 
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def bench_ask(args: argparse.Namespace, workdir: Path) -> None:
-    from tests.fakeserver import FakeServer
-
+def process_env(workdir: Path, base_url: str) -> dict[str, str]:
+    """The environment of every measured process: a private megachat (config and data under
+    `workdir`) on the fake server at `base_url`, the same bytecode cache rules for all sides."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEGALLM_", "XDG_"))}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
-        {
-            "PYTHONPATH": str(REPO),
-            "PYTHONPYCACHEPREFIX": str(workdir / "pycache"),  # same cache rules for both sides
-            "MEGALLM_API_KEY": "sk-bench-not-a-real-key",
-            "XDG_CONFIG_HOME": str(workdir / "config"),
-            "XDG_DATA_HOME": str(workdir / "data"),
-        }
+        PYTHONPATH=str(REPO),
+        PYTHONPYCACHEPREFIX=str(workdir / "pycache"),
+        MEGALLM_API_KEY="sk-bench-not-a-real-key",
+        MEGALLM_BASE_URL=base_url,
+        XDG_CONFIG_HOME=str(workdir / "config"),
+        XDG_DATA_HOME=str(workdir / "data"),
+        NO_PROXY="127.0.0.1,localhost",
     )
+    return env
+
+
+def bench_ask(args: argparse.Namespace, workdir: Path) -> None:
+    from tests.fakeserver import FakeServer
+
     with FakeServer() as server:
-        env["MEGALLM_BASE_URL"] = server.base_url
+        env = process_env(workdir, server.base_url)
         ask = [sys.executable, "-m", "megachat", "ask", "-m", "bench-model", "Say hello"]
         sdk = [sys.executable, "-c", SDK_SCRIPT, "Say hello"]
         cmds = {

@@ -1,7 +1,7 @@
 """Run every benchmark and print ONE table: medians, ratios against the anchors, goals, verdicts.
 
     python tests/benchmarks/run.py [--runs 5] [--conversations 10000] [--scroll-seconds 180]
-                                   [--skip e2e,scroll,client,store,ask,tui]
+                                   [--skip e2e,scroll,client,store,ask,tui,tools]
 
 Run by hand (not collected by pytest). The table leads with what the user waits for, measured
 from outside (bench_e2e.py, bench_startup.py, issue 10): the real `megachat` process in a pty
@@ -9,7 +9,9 @@ against the fake server over loopback HTTP (start-up to a settled screen, a stre
 from the server's last byte to its last word on screen and the process's CPU, `megachat ask` on
 that reply, opening, searching and scrolling long conversations). Below them come the figures of
 bench_client.py, bench_store.py and bench_tui.py; bench_tui's in-process rows are a breakdown
-of the end-to-end ones (they feed the view directly: no HTTP, SSE, turn or store).
+of the end-to-end ones (they feed the view directly: no HTTP, SSE, turn or store). Last,
+bench_tools.py: one MCP tool round trip through `megachat ask` against a direct `mcp` SDK call to
+the same stdio server (issue 12; how the model's reply is left out: its docstring).
 
 Each figure is the median of at least 5 runs (scrolling through 10,000 messages takes minutes, so
 3), ours and the anchor's interleaved so machine load hits both alike. Anchors: the official
@@ -240,18 +242,8 @@ def ask_rows(runs: int, workdir: Path) -> list[Row]:
 
     from tests.fakeserver import FakeServer
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEGALLM_", "XDG_"))}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env.update(
-        PYTHONPATH=str(ROOT),
-        PYTHONPYCACHEPREFIX=str(workdir / "pycache"),
-        MEGALLM_API_KEY="sk-bench-not-a-real-key",
-        XDG_CONFIG_HOME=str(workdir / "config"),
-        XDG_DATA_HOME=str(workdir / "data"),
-        NO_PROXY="127.0.0.1,localhost",
-    )
     with FakeServer() as server:
-        env["MEGALLM_BASE_URL"] = server.base_url
+        env = bs.process_env(workdir, server.base_url)
         ask = [sys.executable, "-m", "megachat", "ask", "-m", "bench-model", "Say hello"]
         sdk = [sys.executable, "-c", bs.SDK_SCRIPT, "Say hello"]
         med = bs._time_processes({"ours": ask, "sdk": sdk}, env, runs)
@@ -303,6 +295,19 @@ def tui_rows(runs: int, workdir: Path) -> list[Row]:
     return rows
 
 
+# --- issue 12: one MCP tool round trip --------------------------------------------------------
+
+
+def tools_rows(runs: int, workdir: Path) -> list[Row]:
+    import bench_tools as btl
+
+    result = btl.summary(btl.measure(runs, workdir / "tools"))
+    return [
+        Row("one MCP tool round trip: `ask` with the call minus a plain `ask`", result["ours_ms"],
+            "ms", result["direct_ms"], "direct mcp SDK call", btl.GOAL_RATIO, issue=12),
+    ]  # fmt: skip
+
+
 # --- the table --------------------------------------------------------------------------------
 
 
@@ -347,7 +352,7 @@ def main() -> int:
         help="how long PageUp may be held to reach the top of 10,000 messages",
     )
     parser.add_argument("--skip", default="",
-                        help="comma list of: e2e,scroll,client,store,ask,tui")  # fmt: skip
+                        help="comma list of: e2e,scroll,client,store,ask,tui,tools")  # fmt: skip
     args = parser.parse_args()
     runs = max(MIN_RUNS, args.runs)
     skip = set(filter(None, args.skip.split(",")))
@@ -361,6 +366,7 @@ def main() -> int:
             ("store", lambda: store_rows(runs, args.conversations, workdir)),
             ("ask", lambda: ask_rows(runs, workdir)),
             ("tui", lambda: tui_rows(runs, workdir)),
+            ("tools", lambda: tools_rows(runs, workdir)),
         ]
         for name, step in steps:
             if name in skip:

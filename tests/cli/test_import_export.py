@@ -209,3 +209,98 @@ def test_ask_regenerate_usage_errors(cli: CLI, argv: tuple[str, ...], expected: 
     assert result.returncode == 2
     assert result.stderr.startswith("megachat: error: ") and expected in result.stderr
     assert messages_sent(cli.server) == []
+
+
+# -- a tool loop: exported as the API shapes it, imported back ------------------------------------
+
+
+def seed_tool_loop(cli: CLI) -> str:
+    """A real `ask --mcp` run (thinking, two calls in one reply: add and image, then the
+    answer), plus a newer sibling of the answer that is not the active one."""
+    from tests.cli.test_ask_tools import _ask_tool, _configure, _tool_use
+
+    assert cli.server is not None
+    _configure(cli)
+    thinking = {"type": "thinking", "thinking": "Add, then draw.", "signature": "sig-1"}
+    _ask_tool(
+        cli.server,
+        thinking,
+        _tool_use("toolbox__add", {"a": 1, "b": 2}),
+        _tool_use("toolbox__image", {}, "toolu_2"),
+    )
+    cli.server.enqueue(sse_text_reply("It is 3."))
+    asked = cli.run("ask", "--mcp", "toolbox", "--allow", "toolbox.*", "one plus two?")
+    assert asked.returncode == 0, asked.stderr
+    with Store(cli.data_dir / "megachat.db") as store:
+        (summary,) = store.list()
+        conv = store.get(summary.id)
+        answer = conv.messages[-1]
+        conv.branch_reply(answer)
+        conv.add_assistant("Three, as a word.", status="complete")
+        conv.switch_to(answer.id)
+        store.save(conv)
+    return summary.id
+
+
+@pytest.mark.parametrize("flags", [(), ("--all-branches",)])
+def test_a_tool_loop_exports_as_sent_and_imports_back(
+    cli: CLI, tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    conv_id = seed_tool_loop(cli)
+    first = export_json(cli, conv_id, *flags)
+    assert first["messages"] == messages_sent(cli.server)[1]["messages"] + [
+        {"role": "assistant", "content": [{"type": "text", "text": "It is 3."}]}
+    ]
+    kinds = [[b["type"] for b in m["content"]] for m in first["messages"]]
+    assert kinds == [
+        ["text"],
+        ["thinking", "tool_use", "tool_use"],
+        ["tool_result", "tool_result"],
+        ["text"],
+    ]
+    assert first["messages"][2]["content"][1]["content"][0]["type"] == "image"
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(first), encoding="utf-8")
+    result = cli.call("import", str(path))
+    assert result.returncode == 0, result.stderr
+    new_id = result.stdout.strip()
+    second = export_json(cli, new_id, *flags)
+    assert normalized(second) == normalized(first)  # the active path is the one exported
+    # and the imported conversation sends, with its tools, exactly what was exported
+    cli.server.enqueue(sse_text_reply("You are welcome."))
+    again = cli.run("ask", "--conversation", new_id, "--mcp", "toolbox", "thanks")
+    assert again.returncode == 0, again.stderr
+    sent = messages_sent(cli.server)[-1]["messages"]
+    assert sent[:-1] == second["messages"]
+    assert sent[-1] == {"role": "user", "content": [{"type": "text", "text": "thanks"}]}
+
+
+def test_a_tool_loop_in_markdown(cli: CLI) -> None:
+    conv_id = seed_tool_loop(cli)
+    md = cli.call("export", conv_id).stdout
+    assert '*tool call* `toolbox.add`\n\n```json\n{\n  "a": 1,\n  "b": 2\n}\n```' in md
+    assert "*tool result* `toolbox.add`\n\n```\n3\n```" in md
+    assert "*tool call* `toolbox.image`" in md
+    assert "*tool result* `toolbox.image`\n\n*[image: image/png, " in md
+
+
+def test_an_import_with_a_malformed_tool_block_writes_nothing(cli: CLI, tmp_path: Path) -> None:
+    conv_id = seed_tool_loop(cli)
+    good = export_json(cli, conv_id)
+    rows = message_rows(cli)
+    for path_to, value in (
+        ((1, 1, "input"), "not an object"),
+        ((1, 1, "name"), 7),
+        ((2, 0, "tool_use_id"), None),
+        ((2, 0, "is_error"), "yes"),
+        ((2, 1, "content"), [{"type": "image", "source": {"type": "url"}}]),
+    ):
+        bad = copy.deepcopy(good)
+        message, block, key = path_to
+        bad["messages"][message]["content"][block][key] = value
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps(bad), encoding="utf-8")
+        result = cli.call("import", str(path))
+        assert result.returncode == 2, (path_to, result.stdout)
+        assert f"messages[{message}].content[{block}]" in result.stderr
+    assert message_rows(cli) == rows

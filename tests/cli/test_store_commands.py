@@ -166,3 +166,46 @@ def test_presets_listing(cli: CLI, capsys: pytest.CaptureFixture[str]) -> None:
     result = cli.call("presets", "--json")
     names = {p["name"] for p in json.loads(result.stdout)}
     assert {"translate", "summarize", "extract-json"} <= names
+
+
+# -- tool calls and results are searchable -------------------------------------------------------
+
+
+def test_search_finds_tool_names_and_tool_results(cli: CLI) -> None:
+    """Real `ask --mcp` runs against the stdio test server; only the tool blocks mention the
+    words searched for."""
+    from tests.cli.conftest import TEST_KEY
+    from tests.cli.test_ask_tools import _ask_tool, _configure, _tool_use, _toolbox
+    from tests.fakeserver import text_reply
+
+    server = cli.server
+    assert server is not None
+    _configure(cli, {"toolbox": _toolbox(env={"LEAK": TEST_KEY})})
+    _ask_tool(server, _tool_use("toolbox__add", {"a": 1, "b": 2}))
+    server.enqueue(text_reply("3"))
+    assert (
+        cli.run("ask", "--mcp", "toolbox", "--allow", "toolbox.*", "one plus two?").returncode == 0
+    )
+    _ask_tool(server, _tool_use("toolbox__env", {"name": "NOT_SET_ANYWHERE"}, "toolu_2"))
+    server.enqueue(text_reply("nothing"))
+    assert cli.run("ask", "--mcp", "toolbox", "--allow", "toolbox.*", "look it up").returncode == 0
+    _ask_tool(server, _tool_use("toolbox__env", {"name": "LEAK"}, "toolu_3"))
+    server.enqueue(text_reply("done"))
+    assert cli.run("ask", "--mcp", "toolbox", "--allow", "toolbox.*", "the leak?").returncode == 0
+    listed = {c["title"]: c["id"] for c in json.loads(cli.call("list", "--json").stdout)}
+
+    for query in ("add", "toolbox__add", "toolbox.add"):
+        (hit,) = json.loads(cli.call("search", "--json", query).stdout)
+        assert hit["conversation_id"] == listed["one plus two?"], query
+    (hit,) = json.loads(cli.call("search", "--json", "unset").stdout)  # the env tool's answer
+    assert hit["conversation_id"] == listed["look it up"]
+    assert "[unset]" in hit["snippet"]
+    # a tool result holding the API key is indexed redacted
+    token = TEST_KEY.rsplit("-", 1)[1]
+    found = cli.call("search", token)
+    assert found.stdout == "" and TEST_KEY not in found.stderr
+    (hit,) = json.loads(cli.call("search", "--json", "redacted").stdout)
+    assert hit["conversation_id"] == listed["the leak?"]
+    with sqlite3.connect(cli.data_dir / "megachat.db") as db:
+        leaked = db.execute("SELECT 1 FROM messages WHERE text LIKE ?", (f"%{token}%",))
+        assert leaked.fetchall() == []

@@ -270,3 +270,70 @@ def test_a_paste_without_brackets_loses_nothing(mc: Sandbox, tmux: Tmux) -> None
     assert "\n".join(wait_for(all_sent, "the rest of the paste sent")) == "\n".join(lines)
     tmux.send("one", "C-q")
     wait_for(lambda: tmux.dead("one"), "the TUI to quit")
+
+
+# -- MCP tools: the approval flow in a real terminal (issue 12) --------------------------------
+
+
+def _toolbox_config() -> str:
+    import tomli_w
+
+    from tests.faults.conftest import DEFAULT_CONFIG
+
+    server = {
+        "command": sys.executable,
+        "args": ["-m", "tests.mcp_servers.stdio_server"],
+        "cwd": str(ROOT),
+    }
+    return DEFAULT_CONFIG + "\n" + tomli_w.dumps({"mcp_servers": {"toolbox": server}})
+
+
+def test_a_tool_call_approved_then_one_cancelled_in_the_tui(mc: Sandbox, tmux: Tmux) -> None:
+    """Ask, approve with `y`, see the call and its result, get the answer; then Esc while a call
+    runs: its result is "cancelled by the user" and the next message sends cleanly."""
+    from tests.fakeserver import blocks_reply
+
+    def tool_use(name: str, arguments: dict, tool_id: str) -> dict:
+        return {"type": "tool_use", "id": tool_id, "name": name, "input": arguments}
+
+    mc.write_config(_toolbox_config())
+    mc.server.enqueue(
+        blocks_reply([tool_use("toolbox__add", {"a": 2, "b": 3}, "t1")], stop_reason="tool_use"),
+        sse_text_reply("The sum is 5."),
+        blocks_reply([tool_use("toolbox__sleep", {"seconds": 60}, "t2")], stop_reason="tool_use"),
+        sse_text_reply("went on cleanly"),
+    )
+    tmux.start("one")
+    tmux.wait_screen("one", PROMPT_READY)
+    tmux.type("one", "what is 2+3?")
+    tmux.send("one", "Enter")
+    tmux.wait_screen("one", "Run toolbox.add?", '"b": 3')
+    tmux.send("one", "y")
+    screen = tmux.wait_screen("one", "The sum is 5.")
+    assert "toolbox.add → 5" in screen and "Tool results" in screen
+    tmux.type("one", "now sleep")
+    tmux.send("one", "Enter")
+    tmux.wait_screen("one", "Run toolbox.sleep?")
+    tmux.send("one", "y")
+    tmux.wait_screen("one", "Running toolbox.sleep")
+    tmux.send("one", "Escape")
+    tmux.wait_screen("one", "cancelled by the user")
+    tmux.type("one", "go on")
+    tmux.send("one", "Enter")
+    tmux.wait_screen("one", "went on cleanly")
+    bodies = [request.json for request in mc.server.requests_to()]
+    assert bodies[1]["messages"][-1]["content"] == [
+        {"type": "tool_result", "tool_use_id": "t1", "content": [{"type": "text", "text": "5"}]}
+    ]
+    last = bodies[-1]["messages"]
+    assert last[-1]["content"] == [
+        {
+            "type": "tool_result",
+            "tool_use_id": "t2",
+            "content": [{"type": "text", "text": "cancelled by the user"}],
+            "is_error": True,
+        },
+        {"type": "text", "text": "go on"},
+    ]
+    tmux.send("one", "C-q")
+    wait_for(lambda: tmux.dead("one"), "the TUI to quit")

@@ -36,13 +36,14 @@ works, every write raises ReadOnlyStoreError, naming what is not writable.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from megachat.chat.conversation import ChatMessage, Conversation, text_of
+from megachat.chat.conversation import ChatMessage, Conversation, searchable_text
 from megachat.chat.store import attachments, messages
 from megachat.chat.store.connection import BUSY_TIMEOUT_MS, Database
 from megachat.chat.store.errors import (
@@ -96,6 +97,20 @@ class ConversationSummary:
         }
 
 
+def _server_names(stored: str | None) -> list[str] | None:
+    """The tool_servers column: a JSON array of names; NULL, or anything else (a row edited by
+    hand), is None: follow the config."""
+    if stored is None:
+        return None
+    try:
+        names = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return names
+
+
 def iso_time(ts: float) -> str:
     """Seconds since the epoch as ISO 8601 UTC, e.g. 2026-11-26T14:42:23Z."""
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -114,11 +129,12 @@ class Store(Database):
             raise ConversationDeleted(conv.id)
         conn.execute(
             """INSERT INTO conversations
-                   (id, title, model, system, temperature, max_tokens, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   (id, title, model, system, temperature, max_tokens, created_at, updated_at,
+                    tool_servers)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
                    system = excluded.system, temperature = excluded.temperature,
-                   max_tokens = excluded.max_tokens,
+                   max_tokens = excluded.max_tokens, tool_servers = excluded.tool_servers,
                    updated_at = max(conversations.updated_at, excluded.updated_at)""",
             (
                 conv.id,
@@ -129,6 +145,7 @@ class Store(Database):
                 conv.max_tokens,
                 conv.created_at,
                 conv.updated_at,
+                None if conv.tool_servers is None else messages.dumps(conv.tool_servers),
             ),
         )
 
@@ -191,10 +208,12 @@ class Store(Database):
         """The whole conversation: every branch, `messages` = the active path (images back as
         base64 blocks)."""
         tree = self.schema_version >= 5
+        tools = self.schema_version >= 6  # older files (read-only, never migrated): None
         with self._lock, self._errors():
             row = self._conn.execute(
                 f"""SELECT id, title, model, system, temperature, max_tokens, created_at,
-                        updated_at, {"active_leaf_id" if tree else "NULL"}
+                        updated_at, {"active_leaf_id" if tree else "NULL"},
+                        {"tool_servers" if tools else "NULL"}
                     FROM conversations WHERE id = ?""",
                 (conv_id,),
             ).fetchone()
@@ -216,6 +235,7 @@ class Store(Database):
                 max_tokens=row[5],
                 created_at=row[6],
                 updated_at=row[7],
+                tool_servers=_server_names(row[9]),
             )
             conv.load_tree(msgs, row[8] if tree else (msgs[-1].id if msgs else None), used)
         except ValueError as exc:  # a row edited by hand outside megachat
@@ -351,7 +371,7 @@ class Store(Database):
             stored, _ = attachments.dehydrate(conn, content)
             cur = conn.execute(
                 "UPDATE messages SET content = ?, text = ? WHERE id = ?",
-                (messages.dumps(stored), text_of(content), msg_id),
+                (messages.dumps(stored), searchable_text(content), msg_id),
             )
             if cur.rowcount == 0:
                 raise ConversationDeleted()
@@ -389,7 +409,7 @@ class Store(Database):
                        stop_reason = ?, model = ? WHERE id = ?""",
                 (
                     messages.dumps(stored),
-                    text_of(blocks),
+                    searchable_text(blocks),
                     status,
                     None if msg.usage is None else messages.dumps(msg.usage),
                     msg.stop_reason,

@@ -14,7 +14,7 @@ import json
 import sqlite3
 import time
 
-from megachat.chat.conversation import STATUSES, ChatMessage, text_of
+from megachat.chat.conversation import STATUSES, ChatMessage, searchable_text
 from megachat.chat.store import attachments
 from megachat.chat.store.errors import MessageNotFound, StoreError
 from megachat.redact import Secrets
@@ -60,7 +60,7 @@ def insert(
             conv_id,
             msg.role,
             dumps(stored),
-            text_of(blocks),
+            searchable_text(blocks),
             msg.status,
             None if msg.usage is None else dumps(msg.usage),
             msg.stop_reason,

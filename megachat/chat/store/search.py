@@ -1,6 +1,7 @@
 """Full-text search (SQLite FTS5) over the text of every message, in every branch, and over
-titles. A hit names its conversation and its message, so opening it can make that message's
-branch the active one."""
+titles. A message's indexed text is conversation.searchable_text: its text, the tools it calls
+and the text of tool results, so snippets may show a tool's name or output. A hit names its
+conversation and its message, so opening it can make that message's branch the active one."""
 
 from __future__ import annotations
 

@@ -40,6 +40,7 @@ from megachat.tui.screens.main_links import LinkActions
 from megachat.tui.screens.main_scrolling import ScrollActions
 from megachat.tui.screens.main_settings import SettingsActions
 from megachat.tui.screens.main_sidebar import SIDEBAR_DOCKED_MIN_WIDTH, SidebarActions
+from megachat.tui.screens.main_tools import ToolActions
 from megachat.tui.widgets.attachments import AttachmentsStrip
 from megachat.tui.widgets.footer import SteadyFooter
 from megachat.tui.widgets.prompt_input import PromptInput
@@ -87,6 +88,7 @@ class MainScreen(
     LinkActions,
     SettingsActions,
     ImageActions,
+    ToolActions,
     MainCommands,
     Screen,
 ):
@@ -150,11 +152,15 @@ class MainScreen(
         """The sidebar, whole, in the first frame: a new chat's settings, as start-up then loads
         them (so nothing moves or fills in)."""
         settings = self.mc_app.settings
+        servers = settings.mcp_servers
+        if servers:
+            from megachat.tui.screens.main_tools import initial_rows
         return Sidebar(
             settings.model,
             temperature=settings.temperature,
             max_tokens=settings.max_tokens,
             system=settings.system_prompt or "",
+            tool_servers=initial_rows(servers) if servers else (),
             id="sidebar",
         )
 
@@ -226,6 +232,7 @@ class MainScreen(
         self.query_one(Sidebar).load(conversation)
         self._update_title()
         self._recount_history()
+        self.sync_tools()
 
     def _take_last_usage(self) -> None:
         """The figures show the usage of the last reply on the active path that reported one."""
@@ -348,6 +355,7 @@ class MainScreen(
                 self.notify("Not sent: no API key.", severity="warning", markup=False)
                 return
             self.last_error = None
+            await self.tools_ready()
             status.show("Waiting for the reply… (Esc cancels)")
             outcome = await operation(self._on_event)
             while isinstance(outcome, Failed) and outcome.key_refused:
@@ -357,6 +365,7 @@ class MainScreen(
                 status.show("Retrying with the new key…")
                 outcome = await self.session.retry(prefill=self._prefill(), on_event=self._on_event)
             unsent = await self._show_outcome(outcome)
+            await self._show_path_if_changed()
         finally:
             status.clear()
             self._after_turn()
@@ -421,6 +430,11 @@ class MainScreen(
         match outcome:
             case Finished():
                 pass
+            case Cancelled() if self._ends_in_tool_results():
+                self.notify(
+                    'Cancelled: the tool calls left open were answered "cancelled by the user".',
+                    markup=False,
+                )
             case Cancelled():
                 self.notify("Reply cancelled; the partial text is kept.", markup=False)
             case Failed() if outcome.key_refused:
@@ -444,10 +458,21 @@ class MainScreen(
             return outcome.draft.text, list(outcome.draft.images)
         return None
 
+    async def _show_path_if_changed(self) -> None:
+        """The turn ended with messages the view has not shown: tool results (a cancel or a
+        failure answers the calls left open, after the last reply)."""
+        conversation, view = self.conversation, self.view
+        if conversation is None or view is None:
+            return
+        shown = [message.id for message in view.messages]
+        if shown != [message.id for message in conversation.messages]:
+            await self.show_active_path()
+
     def _after_turn(self) -> None:
         self._recount_history()
         self._update_title()
         self._save_settings()
+        self.sync_tools()  # a server switched on or off during the turn
 
     async def _ask_key(self, message: str | None) -> str | None:
         """Ask for an API key (`message` says why); a key given is used from now on."""

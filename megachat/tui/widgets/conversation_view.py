@@ -42,6 +42,7 @@ from textual.widget import Widget
 from megachat.chat.conversation import unanswered_turn
 from megachat.tui.widgets.message import Branch, MessageWidget, ReplyWidget
 from megachat.tui.widgets.message_heights import HeightCache
+from megachat.tui.widgets.tool_blocks import tool_names
 
 if TYPE_CHECKING:
     from textual.widget import AwaitMount
@@ -167,7 +168,9 @@ class ConversationView(VerticalScroll, can_focus=False):
         return widget is self._live and not widget.display
 
     def _make(self, message: ChatMessage) -> MessageWidget:
-        widget = MessageWidget(message, branch=self._branch(message))
+        index = self._index.get(message.id)
+        names = self._tool_names_for(index) if index is not None else {}
+        widget = MessageWidget(message, branch=self._branch(message), tool_names=names)
         self._shown_as[widget] = message.id
         return widget
 
@@ -181,6 +184,17 @@ class ConversationView(VerticalScroll, can_focus=False):
                 self._messages[index] = widget.message
                 self._index[widget.message.id] = index
         return index
+
+    def _tool_names_for(self, index: int) -> dict[str, str]:
+        """For a tool-results message on the path: tool use id -> tool name, from the calls of
+        the message before it (a result block does not name its tool); else empty."""
+        if index < 1 or not self._messages[index].is_tool_results():
+            return {}
+        previous = self._messages[index - 1]
+        live = self._live
+        if live is not None and self._shown_as.get(live) == previous.id:
+            previous = live.message  # the reply may have finished as another object
+        return tool_names(previous)
 
     def _branch(self, message: ChatMessage) -> Branch | None:
         return self.branches(message) if self.branches is not None else None

@@ -14,10 +14,8 @@ writer (concurrent appends corrupt a document: reference/textual.md).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,11 +29,18 @@ from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
 from megachat.api.events import BlockStart, BlockStop, InputJsonDelta, StreamEvent, ThinkingDelta
-from megachat.chat.conversation import text_of
+from megachat.chat.conversation import text_of, tool_label
 from megachat.chat.tokens import format_usage
 from megachat.sanitize import clean
 from megachat.tui.keymap import MESSAGE_KEYS, bindings
+from megachat.tui.widgets.block_lines import describe_image, pretty_json
 from megachat.tui.widgets.stream_markdown import StreamingMarkdown, split_blocks
+from megachat.tui.widgets.tool_blocks import (
+    ToolResultSection,
+    ToolUseSection,
+    result_plain_text,
+    result_tool_name,
+)
 
 if TYPE_CHECKING:
     from megachat.chat.conversation import ChatMessage
@@ -45,6 +50,7 @@ __all__ = [
     "MessageWidget",
     "ReplyWidget",
     "ThinkingSection",
+    "ToolResultSection",
     "ToolUseSection",
     "branch_label",
     "code_blocks",
@@ -63,49 +69,6 @@ STATUS_BADGES = {
 }
 
 
-def _human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB"):
-        if size < 1024 or unit == "MB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} MB"  # pragma: no cover
-
-
-def describe_image(block: dict, name: str | None = None) -> str:
-    """One line for an image block: "[image: name WxH, size]" (dimensions read from the header).
-
-    API image blocks carry no file name: `name` comes from the message's display metadata
-    (ChatMessage.image_name), so the name is shown without ever being part of the block."""
-    source = block.get("source") or {}
-    name = name or "image"
-    media_type = str(source.get("media_type") or "")
-    parts: list[str] = []
-    data = source.get("data")
-    if isinstance(data, str | bytes) and data:
-        raw_len = len(data) * 3 // 4 - (data[-2:].count("=") if isinstance(data, str) else 0)
-        try:
-            head = base64.b64decode(data[: 64 * 1024 // 3 * 4] if len(data) > 65536 else data)
-        except (binascii.Error, ValueError):
-            head = b""
-        dims = None
-        if head:
-            try:
-                from megachat.chat.images import header_size
-
-                dims = header_size(head, media_type or None)
-            except Exception:
-                dims = None
-        if dims:
-            parts.append(f"{dims[0]}x{dims[1]}")
-        parts.append(_human_size(raw_len))
-    elif source.get("type") == "url":
-        parts.append(str(source.get("url", "")))
-    detail = ", ".join(parts)
-    text = f"[image: {name} {detail}]" if detail else f"[image: {name}]"
-    return clean(text)
-
-
 def _image_name(message: ChatMessage | None, block: dict) -> str | None:
     """The file name an image block was attached under (None when unknown)."""
     lookup = getattr(message, "image_name", None)
@@ -116,13 +79,6 @@ def _image_name(message: ChatMessage | None, block: dict) -> str | None:
     except Exception:
         return None
     return str(name) if name else None
-
-
-def _pretty_json(value: Any) -> str:
-    try:
-        return clean(json.dumps(value, indent=2, ensure_ascii=False))
-    except (TypeError, ValueError):
-        return clean(repr(value))
 
 
 def _user_text(text: str) -> Static:
@@ -154,46 +110,14 @@ class ThinkingSection(Collapsible):
             self._body.update(Content(text))
 
 
-class ToolUseSection(Vertical):
-    """A tool_use block: the tool's name and its JSON input, pretty-printed once complete."""
-
-    DEFAULT_CSS = """
-    ToolUseSection { height: auto; }
-    """
-
-    def __init__(self, name: str, input_value: Any = None, *, partial: str | None = None) -> None:
-        super().__init__(classes="tool-use")
-        self._name = clean(str(name or "tool"))
-        self._input_text = _pretty_json(input_value if input_value is not None else {})
-        if partial is not None:
-            self._input_text = clean(partial)
-        self._title = Static(Content(f"⚙ tool_use: {self._name}"), classes="tool-name")
-        self._input = Static(Content(self._input_text), classes="tool-input", markup=False)
-
-    def compose(self):
-        yield self._title
-        yield self._input
-
-    @property
-    def input_text(self) -> str:
-        """The input as shown (pretty JSON, or the partial JSON while streaming)."""
-        return self._input_text
-
-    @property
-    def tool_name(self) -> str:
-        """The tool's name (sanitized)."""
-        return self._name
-
-    def set_input(self, input_value: Any = None, *, partial: str | None = None) -> None:
-        """Show the final input (a JSON value) or the partial JSON received so far."""
-        text = clean(partial) if partial is not None else _pretty_json(input_value)
-        if text != self._input_text:
-            self._input_text = text
-            self._input.update(Content(text))
-
-
-def _section_for(role: str, block: dict, message: ChatMessage | None = None) -> Widget:
-    """The widget for one stored content block (of `message`, for its image names)."""
+def _section_for(
+    role: str,
+    block: dict,
+    message: ChatMessage | None = None,
+    tool_names: Mapping[str, str] | None = None,
+) -> Widget:
+    """The widget for one stored content block (of `message`, for its image names; a
+    tool_result's tool is named by `tool_names`, the calls of the turn before)."""
     kind = block.get("type")
     if kind == "text":
         text = clean(str(block.get("text", "")))
@@ -209,12 +133,7 @@ def _section_for(role: str, block: dict, message: ChatMessage | None = None) -> 
     if kind == "image":
         return _line(describe_image(block, _image_name(message, block)), "image-line")
     if kind == "tool_result":
-        content = block.get("content")
-        if isinstance(content, list):
-            text = "\n".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
-        else:
-            text = str(content or "")
-        return _line(f"tool_result: {text}", "tool-result")
+        return ToolResultSection(block, result_tool_name(tool_names, block))
     if kind == "document":
         title = block.get("title") or (block.get("source") or {}).get("media_type") or ""
         return _line(f"[document: {title}]", "image-line")
@@ -237,7 +156,8 @@ def _header_content(
 ) -> Content:
     label = branch_label(branch)
     if message.role == "user":
-        return Content(f"You · {label}" if label else "You")
+        who = "Tool results" if message.is_tool_results() else "You"
+        return Content(f"{who} · {label}" if label else who)
     parts = ["Assistant"]
     if label:
         parts.append(label)
@@ -263,9 +183,10 @@ def unanswered_note(app: Any = None) -> str:
     return f"{UNANSWERED_NOTE} — {shown} retries"
 
 
-def plain_text(message: ChatMessage) -> str:
+def plain_text(message: ChatMessage, tool_names: Mapping[str, str] | None = None) -> str:
     """A message as plain text for copying: the Markdown source of its text blocks, its tool
-    calls and image lines, sanitized as on screen. One rule for a focused message and for the
+    calls, its tool results whole (their tools named by `tool_names`, the calls of the turn
+    before) and image lines, sanitized as on screen. One rule for a focused message and for the
     last reply copied from the prompt."""
     out: list[str] = []
     for block in message.content or []:
@@ -275,8 +196,10 @@ def plain_text(message: ChatMessage) -> str:
         if kind == "text":
             out.append(clean(str(block.get("text", ""))))
         elif kind == "tool_use":
-            name = clean(str(block.get("name", "")))
-            out.append(f"tool_use {name}:\n{_pretty_json(block.get('input'))}")
+            name = clean(tool_label(str(block.get("name", ""))))
+            out.append(f"tool_use {name}:\n{pretty_json(block.get('input'))}")
+        elif kind == "tool_result":
+            out.append(result_plain_text(block, result_tool_name(tool_names, block)))
         elif kind == "image":
             out.append(describe_image(block, _image_name(message, block)))
     return "\n\n".join(out)
@@ -333,12 +256,22 @@ class MessageWidget(Vertical, can_focus=True):
             self.character = character
 
     def __init__(
-        self, message: ChatMessage, *, id: str | None = None, branch: Branch | None = None
+        self,
+        message: ChatMessage,
+        *,
+        id: str | None = None,
+        branch: Branch | None = None,
+        tool_names: Mapping[str, str] | None = None,
     ) -> None:
         role = message.role if message.role in ("user", "assistant") else "assistant"
-        super().__init__(id=id, classes=f"message -{role}")
+        classes = f"message -{role}"
+        if message.is_tool_results():
+            classes += " -tool-results"
+        super().__init__(id=id, classes=classes)
         self.message = message
         self.branch = branch
+        # tool use id -> tool name, of the turn before (names the tools of tool results)
+        self.tool_names: Mapping[str, str] = tool_names or {}
         self._header = Static(
             _header_content(message, branch=branch), classes="message-header", markup=False
         )
@@ -382,7 +315,8 @@ class MessageWidget(Vertical, can_focus=True):
         `c`...) belong to the words typed, not to this message."""
         if not (event.is_printable and event.character):
             return
-        if self._typing_away or not self.has_focus or event.key not in self.screen.active_bindings:
+        focused = self.has_focus_within  # the message, or a block's title in it
+        if self._typing_away or not focused or event.key not in self.screen.active_bindings:
             self._typing_away = True
             event.stop()
             event.prevent_default()
@@ -390,6 +324,9 @@ class MessageWidget(Vertical, can_focus=True):
 
     def on_focus(self) -> None:
         self._typing_away = False
+
+    def on_descendant_focus(self) -> None:
+        self._typing_away = False  # a tool or thinking block's title: the message's keys apply
 
     def action_open_link(self) -> None:
         """`o`: ask the screen to open one of this message's links (it shows the URL first)."""
@@ -416,7 +353,7 @@ class MessageWidget(Vertical, can_focus=True):
         yield self._header
         for block in self.message.content or []:
             if isinstance(block, dict):
-                yield _section_for(self.message.role, block, self.message)
+                yield _section_for(self.message.role, block, self.message, self.tool_names)
         status = getattr(self.message, "status", "complete")
         if status in STATUS_BADGES:
             self._badge = self._make_badge(status)
@@ -449,7 +386,7 @@ class MessageWidget(Vertical, can_focus=True):
 
     def plain_text(self) -> str:
         """The message as plain text (see `plain_text`)."""
-        return plain_text(self.message)
+        return plain_text(self.message, self.tool_names)
 
     def code_blocks(self) -> list[str]:
         """The message's code blocks (see `code_blocks`)."""

@@ -8,7 +8,6 @@ estimate from its text (`estimate_height`), corrected the first time it is mount
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,14 +43,8 @@ def estimate_height(message: ChatMessage, width: int) -> int:
                 lines += 1  # the Markdown's margin
         elif kind in ("thinking", "redacted_thinking"):
             lines += 2  # collapsed title and margin
-        elif kind == "tool_use":
-            try:
-                shown = json.dumps(block.get("input"), indent=2, ensure_ascii=False)
-            except (TypeError, ValueError):
-                shown = repr(block.get("input"))
-            lines += 2 + _wrapped_lines(shown, max(8, inner - 2))
-        elif kind == "tool_result":
-            lines += _wrapped_lines(str(block.get("content", "")), inner)
+        elif kind in ("tool_use", "tool_result"):
+            lines += 1  # a collapsed tool block: one title line, cut at the edge, never wrapped
         else:
             lines += 1
     if getattr(message, "status", "complete") in _STATUSES_WITH_BADGE:

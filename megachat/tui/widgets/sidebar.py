@@ -11,9 +11,9 @@ line is built from numbers only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from textual import on
 from textual.app import ComposeResult
@@ -27,6 +27,9 @@ from megachat.chat.temperature import TEMPERATURE_ALLOWED, parse_temperature
 from megachat.config import MAX_MAX_TOKENS
 from megachat.sanitize import clean
 from megachat.tui.widgets.unicode_text_area import UnicodeTextArea
+
+if TYPE_CHECKING:
+    from megachat.tui.widgets.tool_servers import ServerRow
 
 MAX_TOKENS_LIMIT = MAX_MAX_TOKENS  # the `max_tokens` setting's own limit
 
@@ -118,11 +121,14 @@ class Sidebar(VerticalScroll):
         temperature: float | None = None,
         max_tokens: int | None = None,
         system: str = "",
+        tool_servers: Sequence[ServerRow] = (),
         id: str | None = None,
     ) -> None:
         """Start with a new chat's settings, so the inputs show what `load` would show for it:
-        composed with the first frame, the sidebar is final at once (nothing fills in later)."""
+        composed with the first frame, the sidebar is final at once (nothing fills in later).
+        `tool_servers`: the configured MCP servers (none: no tools section)."""
         super().__init__(id=id)
+        self._tool_servers = list(tool_servers)
         self._initial_model = model
         self._models: list[str] = [model] if model else []
         self._initial_temperature = temperature
@@ -168,6 +174,10 @@ class Sidebar(VerticalScroll):
         )
         yield Static(Content(_figures_text(0, None)), id="figures", markup=False)
         yield Static("", id="warning", markup=False)
+        if self._tool_servers:  # its module only when there is something to show
+            from megachat.tui.widgets.tool_servers import ToolServersPanel
+
+            yield ToolServersPanel(self._tool_servers, id="tool-servers")
 
     # -- values -------------------------------------------------------------------------------
 
@@ -285,6 +295,17 @@ class Sidebar(VerticalScroll):
         with self.prevent(Select.Changed):
             select.set_options([_option(name) for name in names])
             select.value = current if current in names else names[0]
+
+    def show_tool_servers(self, rows: Sequence[ServerRow]) -> None:
+        """Show the MCP servers' switches and states (ToolServersPanel posts the toggles)."""
+        from megachat.tui.widgets.tool_servers import ToolServersPanel
+
+        self._tool_servers = list(rows)
+        for panel in self.query(ToolServersPanel):
+            panel.show(rows)
+            return
+        if rows:
+            self.mount(ToolServersPanel(rows, id="tool-servers"))
 
     def set_figures(
         self, *, draft_tokens: int, usage: dict | None, warning: str | None = None
