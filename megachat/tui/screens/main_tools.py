@@ -136,8 +136,14 @@ class ToolActions(_Base):
     async def _start_box(self, box: ToolBox) -> None:
         from megachat.chat.tool_loop import ToolUse
 
-        await asyncio.to_thread(_import_sdk)  # ~0.5 s of imports, off the event loop
-        statuses = await box.start()
+        try:
+            await asyncio.to_thread(_import_sdk)  # ~0.5 s of imports, off the event loop
+            statuses = await box.start()
+        except Exception as exc:  # a bug or a broken install: shown, and no tools offered
+            from megachat.tools.client import ServerFailed
+
+            reason = f"{type(exc).__name__}: {exc}"
+            statuses = [ServerFailed(name, "start", reason) for name in box.servers]
         if box is not self._tool_box:
             return  # switched again meanwhile: that box was stopped
         self._tool_statuses = {status.server: status for status in statuses}
