@@ -111,6 +111,7 @@ REFUSED = [
     ("keymap.send", "shift+shift+a", "'keymap.send': 'shift+shift+a' is not a key: a modifier"),
     ("keymap.send", "cmd+s", "'keymap.send': 'cmd+s' is not a key: 'cmd' is not a modifier"),
     ("keymap.bogus", "f8", "'keymap.bogus': unknown binding id 'bogus'"),
+    ("keymap.approve_once", "c", "'keymap.approve_once': c is already bound to 'copy'"),
     ("model", "", "'model' must be a non-empty name without spaces"),
     ("max_retries", "1000000", "'max_retries' must be an integer from 0 to 10, not '1000000'"),
     ("max_retries", "-1", "'max_retries' must be an integer from 0 to 10"),
