@@ -137,6 +137,8 @@ class ChatMessage:
     image_names: dict[str, str] = field(default_factory=dict)
     # the message this one answers or follows; None for a first message (a root)
     parent_id: str | None = None
+    # what this reply cost in US dollars, priced from the model table (None: unknown)
+    cost_usd: float | None = None
 
     def text(self) -> str:
         """Plain text of the text blocks."""
@@ -204,6 +206,14 @@ class Conversation:
     # The MCP servers switched on for this conversation, by name; None: follow the config (each
     # server's `enabled`). [] is "none", not "follow the config". See enabled_server_names.
     tool_servers: list[str] | None = None
+    # Request options beyond temperature and max_tokens, each sent only when set: thinking
+    # (a budget of tokens, "adaptive", or None: off), effort (low/medium/high, with adaptive
+    # thinking), stop_sequences, top_p, top_k. Stored together (request_options, schema v7).
+    thinking: int | Literal["adaptive"] | None = None
+    effort: str | None = None
+    stop_sequences: list[str] = field(default_factory=list)
+    top_p: float | None = None
+    top_k: int | None = None
     # every message of every branch by id, in creation order
     _nodes: dict[str, ChatMessage] = field(default_factory=dict, **_PRIVATE)
     # parent id (None: the roots) -> ids of its children, in creation order

@@ -177,7 +177,15 @@ V6 = [
         AND (content LIKE '%"tool_use"%' OR content LIKE '%"tool_result"%')""",
 ]
 
-MIGRATIONS: list[list[str]] = [V1, V2, V3, V4, V5, V6]
+# v7: the wider Messages API. A conversation's request options beyond temperature and max_tokens
+# (thinking, effort, stop_sequences, top_p, top_k) as one JSON object, NULL: none set; each
+# reply's cost in US dollars, priced from the model table when it was stored (NULL: unknown).
+V7 = [
+    "ALTER TABLE conversations ADD COLUMN request_options TEXT",
+    "ALTER TABLE messages ADD COLUMN cost_usd REAL",
+]
+
+MIGRATIONS: list[list[str]] = [V1, V2, V3, V4, V5, V6, V7]
 SCHEMA_VERSION = len(MIGRATIONS)
 # A database that cannot be written is never migrated; reading it works from this version on
 # (the store reads a file older than v5 as chains).
