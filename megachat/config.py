@@ -56,6 +56,10 @@ class Settings:
     tool_timeout: float = DEFAULT_TOOL_TIMEOUT  # seconds one tool call may take
     keymap: dict[str, str] = field(default_factory=dict)
     render_math: bool = True  # LaTeX in replies drawn as Unicode (False: shown as written)
+    prompt_cache: bool = True  # cache_control breakpoints on the system prompt, tools, turns
+    # The `[models."ID"]` tables (id or pattern -> checked fields), over the shipped model table;
+    # checked by megachat.chat.capabilities, read by its model_info.
+    models: dict[str, dict[str, object]] = field(default_factory=dict)
     # The `[mcp_servers.NAME]` tables, checked by megachat.tools.servers (bad ones are warnings).
     mcp_servers: list[ServerConfig] = field(default_factory=list)
     # Bad values found in the file (one line each): reported at start, the defaults used instead.
@@ -231,6 +235,11 @@ _KEYS: dict[str, _Rule] = {
     "render_math": _Rule(
         "render_math", "bool", "draw LaTeX math in replies as Unicode (default true)"
     ),
+    "prompt_cache": _Rule(
+        "prompt_cache",
+        "bool",
+        "mark the system prompt, tools and newest turns for prompt caching (default true)",
+    ),
     "rate_limit.requests": _Rule(
         "rate_limit_requests", "int", "requests per window; 0 disables", low=0
     ),
@@ -245,6 +254,7 @@ _KEYS: dict[str, _Rule] = {
 }
 _TABLES = {"rate_limit", "keymap"}
 MCP_SERVERS = "mcp_servers"  # the table of tool servers: its rules live in megachat.tools
+MODELS = "models"  # the user's model table: its rules live in megachat.chat.capabilities
 _KIND_NAMES = {
     "secret": "a string without spaces or control characters",
     "url": "an http(s) URL",
@@ -373,6 +383,8 @@ def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str)
     for key, value in data.items():
         if key == MCP_SERVERS:
             _apply_mcp_servers(settings, value, path, text)
+        elif key == MODELS:
+            _apply_models(settings, value, path, text)
         elif key not in _TABLES:
             _apply_key(settings, key, value, path, text)
         elif not isinstance(value, dict):
@@ -404,6 +416,23 @@ def _apply_mcp_servers(settings: Settings, value: Any, path: Path, text: str) ->
 
     servers, warnings = parse_servers(value)
     settings.mcp_servers = list(servers)
+    settings.warnings.extend(f"config file {path}: {warning}" for warning in warnings)
+
+
+def _apply_models(settings: Settings, value: Any, path: Path, text: str) -> None:
+    """The user's `[models."ID"]` tables, checked by the one rule for model fields (the shipped
+    table's rule too); each bad field is a warning and is ignored, the rest of its table kept.
+    Imported only when the file has the table; the shipped table itself is not read here."""
+    if not isinstance(value, dict):
+        where = _where(path, text, MODELS)
+        settings.warnings.append(
+            f"config file {where}: {MODELS!r} must be a table, not {_describe(value)}; ignored"
+        )
+        return
+    from megachat.chat.capabilities import check_models
+
+    models, warnings = check_models(value)
+    settings.models = models
     settings.warnings.extend(f"config file {path}: {warning}" for warning in warnings)
 
 

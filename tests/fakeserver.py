@@ -15,6 +15,11 @@ Hostile replies for the fault tests: ``gzip_bomb_reply`` (a small gzip body that
 hundreds of megabytes), ``endless_line_reply`` (an SSE line that never ends) and
 ``web_page_reply`` (a captive portal's HTML page with status 200).
 
+What a model rejects (opt-in): ``FakeServer(model_rules=[ModelRule("claude-opus-4-7", ...)])``
+answers a request breaking its model's rule with 400 ``invalid_request_error``, in the real API's
+words, before any queued reply is used; ``ModelRule("*", cache_control=False)`` is a proxy that
+refuses prompt caching. ``server.refused`` lists the messages of the 400s given.
+
 Standalone, for manual testing: ``python -m tests.fakeserver --port 8765 [--reply-text T]
 [--script replies.json] [--delay S] [--chunk-size N]``.
 """
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 MESSAGES_PATH = "/v1/messages"
@@ -157,7 +162,8 @@ def message_events(
     A text block may carry ``"chunks"`` (int or list of deltas) to control how it is split.
     """
     usage = dict(usage or {"input_tokens": 10, "output_tokens": 0})
-    start_usage = {"input_tokens": usage.get("input_tokens", 10), "output_tokens": 1}
+    # message_start carries the input side (cache writes and reads too), as the API sends it
+    start_usage = {**usage, "input_tokens": usage.get("input_tokens", 10), "output_tokens": 1}
     events: list[dict] = [
         {
             "type": "message_start",
@@ -440,6 +446,65 @@ def _default_replies(reply_text: str = DEFAULT_TEXT) -> dict[str, Reply]:
     }
 
 
+# --------------------------------------------------------------------------- model rules
+
+
+@dataclass(frozen=True)
+class ModelRule:
+    """What one model (or "*": every model) rejects, as the real API (or a proxy) does."""
+
+    model: str
+    prefill: bool = True
+    thinking: Literal["budget", "adaptive", "none"] = "budget"
+    sampling: bool = True  # temperature / top_p / top_k at all
+    cache_control: bool = True  # False: a proxy that refuses any cache_control
+
+
+def _has_cache_control(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "cache_control" in value or any(_has_cache_control(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_cache_control(v) for v in value)
+    return False
+
+
+def rule_violation(rule: ModelRule, body: dict) -> str | None:
+    """The 400 message the API gives for what `rule`'s model rejects in `body`; None if fine."""
+    if not rule.cache_control and _has_cache_control(body):
+        return "cache_control: Extra inputs are not permitted"
+    messages = body.get("messages") or []
+    if not rule.prefill and messages and messages[-1].get("role") == "assistant":
+        return (
+            "This model does not support assistant message prefill. "
+            "The conversation must end with a user message."
+        )
+    if not rule.sampling:
+        for name in ("temperature", "top_p", "top_k"):
+            if name in body:
+                return f"`{name}` is deprecated for this model."
+    thinking = body.get("thinking") or {}
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind in ("enabled", "adaptive"):
+        if rule.thinking == "none":
+            return "thinking: this model does not support extended thinking"
+        if kind == "enabled" and rule.thinking == "adaptive":
+            return (
+                "thinking.type.enabled is not supported for this model. Use "
+                "thinking.type.adaptive and output_config.effort to control thinking behavior."
+            )
+        if kind == "adaptive" and rule.thinking == "budget":
+            return "thinking.type.adaptive is not supported for this model"
+        if body.get("temperature", 1) != 1:
+            return "`temperature` may only be set to 1 when thinking is enabled."
+        if "top_k" in body:
+            return "`top_k` is not supported when thinking is enabled."
+        if body.get("top_p", 1) < 0.95:
+            return "`top_p` must be between 0.95 and 1 when thinking is enabled."
+        if messages and messages[-1].get("role") == "assistant":
+            return "Expected `thinking` or `redacted_thinking`, but found `text`."
+    return None
+
+
 # --------------------------------------------------------------------------- the server
 
 
@@ -594,8 +659,18 @@ class _HTTPServer(ThreadingHTTPServer):
 class FakeServer:
     """The fake Messages server. Start with ``start()`` (or as a context manager)."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        verbose: bool = False,
+        model_rules: Iterable[ModelRule] = (),
+    ) -> None:
         self.verbose = verbose
+        # opt-in: model id (or "*") -> what it rejects, answered with 400 (see rule_violation)
+        self.model_rules: dict[str, ModelRule] = {rule.model: rule for rule in model_rules}
+        self.refused: list[str] = []  # the messages of the 400s the rules gave
         self.requests: list[RecordedRequest] = []
         self.defaults: dict[str, Reply] = _default_replies()
         self._queues: dict[str, collections.deque[Reply]] = collections.defaultdict(
@@ -651,11 +726,32 @@ class FakeServer:
         with self._lock:
             return [r for r in self.requests if r.path == path]
 
+    def _refusal(self, request: RecordedRequest) -> Reply | None:
+        """The rules' 400 for a Messages request that breaks its model's rule (or "*")."""
+        if not self.model_rules or request.path != MESSAGES_PATH:
+            return None
+        try:
+            body = request.json
+        except ValueError:
+            return None
+        if not isinstance(body, dict):
+            return None
+        for key in (body.get("model"), "*"):
+            rule = self.model_rules.get(key) if isinstance(key, str) else None
+            message = rule_violation(rule, body) if rule is not None else None
+            if message is not None:
+                self.refused.append(message)
+                return error_reply(400, "invalid_request_error", message)
+        return None
+
     def _take(self, request: RecordedRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
             queue = self._queues.get(request.path)
-            if queue:
+            refused = self._refusal(request)
+            if refused is not None:
+                reply = refused  # the queue is left for the requests that pass
+            elif queue:
                 reply = queue.popleft()
             else:
                 reply = self.defaults.get(request.path) or error_reply(

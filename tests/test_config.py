@@ -391,3 +391,58 @@ def test_add_tool_allow_refuses_an_unknown_server_or_a_malformed_file(xdg: Path)
     with pytest.raises(ConfigError):
         config.add_tool_allow("toolbox", "add", path=xdg / "missing.toml")
     assert not (xdg / "missing.toml").exists()
+
+
+def test_prompt_cache_is_a_boolean_on_by_default(xdg: Path) -> None:
+    """`prompt_cache` (default true): cache_control breakpoints on the request's stable prefix."""
+    assert load_settings().prompt_cache is True
+    assert "prompt_cache" in config.known_keys()
+    save_setting("prompt_cache", config.parse_cli_value("prompt_cache", "false"))
+    assert tomllib.loads(config.config_path().read_text()) == {"prompt_cache": False}
+    assert load_settings().prompt_cache is False
+    config.config_path().write_text("prompt_cache = 0\n")
+    settings = load_settings()
+    (warning,) = settings.warnings
+    assert "'prompt_cache' must be true or false, not 0" in warning
+    assert settings.prompt_cache is True
+
+
+def test_models_tables_are_checked_and_kept_as_settings_models(xdg: Path) -> None:
+    """`[models."ID"]`: good fields kept, each bad one a one-line warning and ignored."""
+    assert load_settings().models == {}
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        '[models."claude-sonnet-4"]\n'
+        "max_output = 8192\n"
+        'prefill = "no"\n'
+        "colour = 1\n"
+        '[models."my-proxy-*"]\n'
+        'thinking = "adaptive"\n'
+        "prices = { input = 1, output = 2.5, cache_read = -1 }\n"
+        "[models]\n"
+        '"bad" = 3\n'
+    )
+    settings = load_settings()
+    assert settings.models == {
+        "claude-sonnet-4": {"max_output": 8192},
+        "my-proxy-*": {"thinking": "adaptive", "prices": {"input": 1.0, "output": 2.5}},
+    }
+    assert len(settings.warnings) == 4
+    assert all(w.startswith(f"config file {path}: models.") for w in settings.warnings)
+    assert all("\n" not in w and w.endswith("; ignored") for w in settings.warnings)
+    text = "\n".join(settings.warnings)
+    assert "models.'claude-sonnet-4': prefill must be true or false" in text
+    assert "models.'claude-sonnet-4': unknown field 'colour'" in text
+    assert "models.'my-proxy-*': prices.cache_read must be a number >= 0" in text
+    assert "models.'bad' must be a table of fields" in text
+
+
+def test_a_models_value_that_is_not_a_table_is_one_warning(xdg: Path) -> None:
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('models = "claude"\n')
+    settings = load_settings()
+    (warning,) = settings.warnings
+    assert "line 1: 'models' must be a table, not the string 'claude'; ignored" in warning
+    assert settings.models == {}

@@ -2,6 +2,8 @@
 
 ``str(err)`` is one human line naming the error type and HTTP status; it never contains the API
 key (texts are scrubbed of it) and errors hold no httpx request/headers that could carry it.
+A 400 that names a request parameter the user sets ends with a hint naming that setting, joined
+as every hint is ("text; hint", as megachat.chat.outcomes.Wording.line does).
 """
 
 from __future__ import annotations
@@ -22,6 +24,27 @@ _HTML_START = re.compile(r"^\s*(?:<!doctype\s+html|<html|<head|<body|<title|<h1|
 _HTML_DROP = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.I | re.S)
 _HTML_TITLE = re.compile(r"<title\b[^>]*>(.*?)</title\s*>", re.I | re.S)
 _HTML_TAG = re.compile(r"<!--.*?-->|<[^>]*>", re.S)
+# A 400's message naming a request parameter -> the setting behind it (the sidebar field / the
+# `ask` flag, named as megachat.chat.capabilities.SETTING names them; a test keeps them equal).
+# The first match wins: budget_tokens before max_tokens and thinking, which its messages name too.
+_PARAMETER_HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"\bbudget_tokens\b"),
+        "change Thinking / --thinking (the budget must be >= 1024 and below Max tokens)",
+    ),
+    (re.compile(r"\bprefill", re.I), "clear the Prefill field / --prefill"),
+    (
+        re.compile(r"\bcache_control\b"),
+        "turn prompt caching off: `megachat config set prompt_cache false`",
+    ),
+    (re.compile(r"\btemperature\b"), "change Temperature / -t"),
+    (re.compile(r"\btop_p\b"), "change Top p / --top-p"),
+    (re.compile(r"\btop_k\b"), "change Top k / --top-k"),
+    (re.compile(r"\bstop_sequences\b"), "change Stop sequences / --stop"),
+    (re.compile(r"\beffort\b"), "change Effort / --effort"),
+    (re.compile(r"\bthinking\b"), "change Thinking / --thinking"),
+    (re.compile(r"\bmax_tokens\b"), "lower Max tokens / --max-tokens"),
+)
 
 
 class APIError(Exception):
@@ -67,8 +90,26 @@ class APIStatusError(APIError):
         return text
 
 
+def setting_hint(message: str) -> str | None:
+    """The setting to change when a 400's message names a request parameter; None otherwise."""
+    for pattern, hint in _PARAMETER_HINTS:
+        if pattern.search(message):
+            return hint
+    return None
+
+
 class BadRequestError(APIStatusError):
-    pass
+    """HTTP 400. When the message names a parameter the user sets, ``hint`` names the setting
+    and ``str()`` ends with it."""
+
+    @property
+    def hint(self) -> str | None:
+        return setting_hint(self.message)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        hint = self.hint
+        return f"{text}; {hint}" if hint else text
 
 
 class AuthenticationError(APIStatusError):

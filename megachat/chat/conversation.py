@@ -19,11 +19,11 @@ from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal
 
 from megachat.chat.ids import new_id
-from megachat.chat.images import PreparedImage, image_block
 from megachat.chat.temperature import check_temperature  # the one rule lives there
 from megachat.config import DEFAULT_MAX_TOKENS  # its one home: the settings default
 
 if TYPE_CHECKING:
+    from megachat.chat.documents import Attachment
     from megachat.tools.servers import ServerConfig
 
 Role = Literal["user", "assistant"]
@@ -37,8 +37,18 @@ _SENDABLE = {"text", "image", "document"}
 # ...except in a request that carries `tools`: then tool calls, their results and the thinking
 # that led to them (signatures included) go back unchanged, as the tool loop requires.
 _SENDABLE_WITH_TOOLS = _SENDABLE | {"tool_use", "tool_result", "thinking", "redacted_thinking"}
+# ...and, while thinking is on, the thinking of earlier replies goes back unchanged too.
+_SENDABLE_WITH_THINKING = _SENDABLE | {"thinking", "redacted_thinking"}
 # The API-side name of a tool is SERVER__TOOL (megachat.chat.tool_loop builds it).
 TOOL_NAME_SEPARATOR = "__"
+MIN_THINKING_BUDGET = 1024  # the API's least budget_tokens
+EFFORTS = ("low", "medium", "high")
+# Prompt caching: the API takes at most 4 cache_control breakpoints per request.
+MAX_CACHE_BREAKPOINTS = 4
+EPHEMERAL: dict = {"type": "ephemeral"}
+# The key marking the text block of a user turn megachat wrote itself to ask for the rest of a
+# reply cut at max_tokens (a model without prefill). Stored with the block, never sent.
+CONTINUE_MARK = "megachat_continue"
 
 
 def text_of(content: Iterable[dict]) -> str:
@@ -139,6 +149,9 @@ class ChatMessage:
     parent_id: str | None = None
     # what this reply cost in US dollars, priced from the model table (None: unknown)
     cost_usd: float | None = None
+    # the stop sequence that ended the reply (stop_reason "stop_sequence"), as the API said it;
+    # shown under the reply while the app runs (the store has no column for it yet)
+    stop_sequence: str | None = field(default=None, compare=False)
 
     def text(self) -> str:
         """Plain text of the text blocks."""
@@ -150,6 +163,13 @@ class ChatMessage:
             self.role == "user"
             and bool(self.content)
             and all(isinstance(b, dict) and b.get("type") == "tool_result" for b in self.content)
+        )
+
+    def is_continue_request(self) -> bool:
+        """A user turn megachat wrote to ask for the rest of a cut reply (CONTINUE_MARK): shown
+        dimmed, since the user did not type it."""
+        return self.role == "user" and any(
+            isinstance(b, dict) and b.get(CONTINUE_MARK) for b in self.content
         )
 
     def images(self) -> list[dict]:
@@ -224,7 +244,6 @@ class Conversation:
     _synced: tuple = field(default=(), **_PRIVATE)
 
     def __post_init__(self) -> None:
-        self.temperature = check_temperature(self.temperature)
         if isinstance(self.max_tokens, bool) or int(self.max_tokens) < 1:
             raise ValueError(f"max_tokens must be a positive integer, not {self.max_tokens!r}")
         self.max_tokens = int(self.max_tokens)
@@ -234,6 +253,7 @@ class Conversation:
             ):
                 raise ValueError(f"tool_servers must be a list of names, not {self.tool_servers!r}")
             self.tool_servers = list(dict.fromkeys(self.tool_servers))
+        check_request_options(self)
         if not self.updated_at:
             self.updated_at = self.created_at
         chain, self.messages = list(self.messages), []
@@ -318,7 +338,7 @@ class Conversation:
         self._mark_path()
 
     def branch_user(
-        self, of: ChatMessage, text: str, images: Iterable[PreparedImage] = ()
+        self, of: ChatMessage, text: str, images: Iterable[Attachment] = ()
     ) -> ChatMessage:
         """A new version of the user turn `of` (edit and resend): a sibling, ending the path."""
         self._sync()
@@ -430,10 +450,13 @@ class Conversation:
 
     # -- turns ---------------------------------------------------------------------------------
 
-    def add_user(self, text: str, images: Iterable[PreparedImage] = ()) -> ChatMessage:
-        """Append a user turn (images first, then the text, as the API recommends)."""
+    def add_user(self, text: str, images: Iterable[Attachment] = ()) -> ChatMessage:
+        """Append a user turn (images and documents first, then the text, as the API
+        recommends)."""
+        from megachat.chat.documents import attachment_block  # with the first attachment only
+
         images = list(images)
-        content = [image_block(img) for img in images]
+        content = [attachment_block(img) for img in images]
         if text.strip():
             content.append({"type": "text", "text": text})
         if not content:
@@ -459,7 +482,9 @@ class Conversation:
         self.updated_at = msg.created_at
         return msg
 
-    def request_messages(self, *, with_tools: bool = False) -> list[dict]:
+    def request_messages(
+        self, *, with_tools: bool = False, with_thinking: bool | None = None
+    ) -> list[dict]:
         """The active path as the API's `messages`, as every next request starts with it.
 
         `export --format json` prints exactly this, so "as it would be sent next" is literal.
@@ -468,16 +493,19 @@ class Conversation:
         dropped so the first message is the user's. Text is sent as stored (a reply's trailing
         newline included): only a *final* assistant turn is stripped, by build_request.
         `with_tools`: tool_use, tool_result and thinking blocks are replayed too.
+        `with_thinking` (default: whether thinking is on): thinking blocks are replayed unchanged
+        (signature and redacted data included); one without its signature (a cut-off reply)
+        cannot be verified by the API and is left out.
         """
-        sendable = _SENDABLE_WITH_TOOLS if with_tools else _SENDABLE
+        if with_thinking is None:
+            with_thinking = self.thinking is not None
+        if with_tools:
+            sendable = _SENDABLE_WITH_TOOLS
+        else:
+            sendable = _SENDABLE_WITH_THINKING if with_thinking else _SENDABLE
         messages: list[dict] = []
         for msg in self.messages:
-            blocks = [
-                copy.deepcopy(b)
-                for b in msg.content
-                if b.get("type") in sendable
-                and not (b.get("type") == "text" and not str(b.get("text", "")).strip())
-            ]
+            blocks = [_unmarked(copy.deepcopy(b)) for b in msg.content if _replayable(b, sendable)]
             if not blocks:
                 continue
             if not messages and msg.role != "user":
@@ -507,16 +535,23 @@ class Conversation:
         return self.request_messages(with_tools=self.uses_tools())
 
     def build_request(
-        self, *, prefill: str = "", stream: bool = True, tools: Sequence[dict] | None = None
+        self,
+        *,
+        prefill: str = "",
+        stream: bool = True,
+        tools: Sequence[dict] | None = None,
+        cache: bool = False,
     ) -> dict:
         """The Messages API body for the next request: request_messages(), then the prefill.
 
         The prefill (right-stripped) becomes the final assistant message, and a final assistant
         turn is right-stripped (the API rejects trailing whitespace there); `system` only when
-        non-empty; `temperature` only when set; `tools` (the API's tool definitions) when given,
-        and then the tool blocks of the history with them.
+        non-empty; `temperature`, `thinking`, `output_config.effort`, `stop_sequences`,
+        `top_p` and `top_k` only when set; `tools` (the API's tool definitions) when given, and
+        then the tool blocks of the history with them. `cache`: prompt-caching breakpoints
+        (see mark_cache_breakpoints). ValueError when an option was set out of range since.
         """
-        temperature = check_temperature(self.temperature)  # it may have been set since
+        check_request_options(self)  # they may have been set since
         messages = self.request_messages(with_tools=bool(tools))
         sent = prefill_sent(prefill)
         if sent and messages:
@@ -529,13 +564,39 @@ class Conversation:
         body: dict = {"model": self.model, "max_tokens": self.max_tokens, "messages": messages}
         if self.system.strip():
             body["system"] = self.system
-        if temperature is not None:
-            body["temperature"] = temperature
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.thinking == "adaptive":
+            body["thinking"] = {"type": "adaptive"}
+        elif self.thinking is not None:
+            body["thinking"] = {"type": "enabled", "budget_tokens": self.thinking}
+        if self.effort is not None:
+            body["output_config"] = {"effort": self.effort}
+        if self.stop_sequences:
+            body["stop_sequences"] = list(self.stop_sequences)
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.top_k is not None:
+            body["top_k"] = self.top_k
         if tools:
-            body["tools"] = [dict(tool) for tool in tools]
+            body["tools"] = [copy.deepcopy(dict(tool)) for tool in tools]
         if stream:
             body["stream"] = True
+        if cache:
+            mark_cache_breakpoints(body)
         return body
+
+    def request_options(self) -> dict:
+        """The options beyond temperature and max_tokens that are set, as stored
+        (conversations.request_options); {} when none is."""
+        options: dict = {
+            "thinking": self.thinking,
+            "effort": self.effort,
+            "stop_sequences": list(self.stop_sequences) or None,
+            "top_p": self.top_p,
+            "top_k": self.top_k,
+        }
+        return {name: value for name, value in options.items() if value is not None}
 
     def add_tool_results(self, results: Sequence[dict]) -> ChatMessage:
         """Append the user turn answering a reply's tool calls: its `tool_result` blocks."""
@@ -583,6 +644,87 @@ def unanswered_turn(path: Sequence[ChatMessage]) -> ChatMessage | None:
     Conversation.unanswered. The one rule, for views that hold the path without a Conversation."""
     last = path[-1] if path else None
     return last if last is not None and last.role == "user" else None
+
+
+def _unmarked(block: dict) -> dict:
+    """A block as the API takes it: without megachat's own marks (CONTINUE_MARK)."""
+    block.pop(CONTINUE_MARK, None)
+    return block
+
+
+def check_request_options(conversation: Conversation) -> None:
+    """Check (and normalise) the conversation's request options; ValueError with one line
+    naming the setting otherwise. The one rule for the store, `ask` and the request."""
+    conv = conversation
+    conv.temperature = check_temperature(conv.temperature)
+    thinking = conv.thinking
+    if thinking is not None and thinking != "adaptive":
+        if isinstance(thinking, bool) or not isinstance(thinking, int):
+            raise ValueError(f"thinking must be a token budget or 'adaptive', not {thinking!r}")
+        if thinking < MIN_THINKING_BUDGET:
+            raise ValueError(
+                f"a thinking budget must be at least {MIN_THINKING_BUDGET} tokens, not {thinking}"
+            )
+        if thinking >= conv.max_tokens:
+            raise ValueError(
+                f"the thinking budget ({thinking}) must be below max_tokens ({conv.max_tokens}): "
+                "lower the budget or raise max_tokens"
+            )
+    if conv.effort is not None and conv.effort not in EFFORTS:
+        raise ValueError(f"effort must be one of {', '.join(EFFORTS)}, not {conv.effort!r}")
+    stops = conv.stop_sequences
+    if isinstance(stops, str) or not all(isinstance(s, str) and s for s in stops or ()):
+        raise ValueError(f"stop_sequences must be a list of non-empty texts, not {stops!r}")
+    conv.stop_sequences = list(stops or ())
+    top_p = conv.top_p
+    if top_p is not None:
+        if isinstance(top_p, bool) or not isinstance(top_p, int | float) or not 0 <= top_p <= 1:
+            raise ValueError(f"top_p must be a number from 0 to 1, not {top_p!r}")
+        conv.top_p = float(top_p)
+    top_k = conv.top_k
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a whole number of at least 1, not {top_k!r}")
+
+
+def mark_cache_breakpoints(body: dict) -> None:
+    """Put prompt-caching breakpoints (`cache_control: ephemeral`) on a request body, in place.
+
+    The cache covers the prefix up to a marked block (tools, then system, then messages), so the
+    marks go on the last tool definition, the system prompt (sent as one text block to carry
+    one) and the last block of each of the two newest user turns: the newest writes the cache,
+    the one before reads what the previous request wrote. Never more than the API's 4.
+    """
+    left = MAX_CACHE_BREAKPOINTS
+    tools = body.get("tools")
+    if tools:
+        tools[-1]["cache_control"] = dict(EPHEMERAL)
+        left -= 1
+    system = body.get("system")
+    if isinstance(system, str) and system:
+        body["system"] = [{"type": "text", "text": system, "cache_control": dict(EPHEMERAL)}]
+        left -= 1
+    turns = min(2, left)
+    for message in reversed(body.get("messages") or ()):
+        content = message.get("content")
+        if turns <= 0:
+            break
+        if message.get("role") == "user" and isinstance(content, list) and content:
+            content[-1]["cache_control"] = dict(EPHEMERAL)
+            turns -= 1
+
+
+def _replayable(block: dict, sendable: set[str]) -> bool:
+    """Whether a stored block goes back to the API in a request that sends `sendable` types."""
+    kind = block.get("type")
+    if kind not in sendable:
+        return False
+    if kind == "text":
+        return bool(str(block.get("text", "")).strip())
+    if kind == "thinking":
+        return bool(block.get("signature"))
+    if kind == "redacted_thinking":
+        return bool(block.get("data"))
+    return True
 
 
 def _strip_final(messages: list[dict]) -> None:

@@ -23,6 +23,7 @@ from megachat.chat.conversation import (
     tool_label,
     tool_result_text,
 )
+from megachat.chat.documents import describe_document_block
 from megachat.chat.images import data_size
 from megachat.chat.store import iso_time
 
@@ -145,6 +146,8 @@ def _message_lines(
             lines += [block.get("text", "").rstrip(), ""]
         elif kind == "image":
             lines += [_image_line(block, msg.image_name(block)), ""]
+        elif kind == "document":  # the line only: the JSON export carries the whole block
+            lines += [f"*[{_md_escape(describe_document_block(block))}]*", ""]
         elif kind == "thinking":
             lines += ["> *thinking:* " + " ".join(block.get("thinking", "").split()), ""]
         elif kind == "tool_use":

@@ -285,6 +285,8 @@ def _content(value: object, where: str) -> list[dict]:
             raise ImportFormatError(f"{here}.text: expected a string")
         if kind == "image":
             _check_image(block.get("source"), f"{here}.source")
+        elif kind == "document":
+            _check_document(block.get("source"), f"{here}.source")
         elif kind == "tool_use":
             _check_tool_use(block, here)
         elif kind == "tool_result":
@@ -336,6 +338,23 @@ def _check_image(source: object, where: str) -> None:
         raise ImportFormatError(f"{where}.data: not a PNG, JPEG, GIF or WebP image")
     if found != media_type:
         raise ImportFormatError(f"{where}.data: the image is {found}, not {media_type}")
+
+
+def _check_document(source: object, where: str) -> None:
+    """A document as megachat sends one: a base64 PDF or plain text (the store keeps the bytes)."""
+    if not isinstance(source, dict):
+        raise ImportFormatError(f"{where}: expected a document source")
+    data = source.get("data")
+    if source.get("type") == "text" and isinstance(data, str):
+        return
+    if source.get("type") != "base64" or source.get("media_type") != "application/pdf":
+        raise ImportFormatError(f"{where}: expected a base64 PDF or a text document source")
+    try:
+        raw = base64.b64decode(data if isinstance(data, str) else "", validate=True)
+    except (binascii.Error, ValueError):
+        raise ImportFormatError(f"{where}.data: not valid base64") from None
+    if not raw.startswith(b"%PDF-"):
+        raise ImportFormatError(f"{where}.data: not a PDF")
 
 
 def _time(value: object, where: str, default: float) -> float:

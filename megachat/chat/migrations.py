@@ -179,10 +179,14 @@ V6 = [
 
 # v7: the wider Messages API. A conversation's request options beyond temperature and max_tokens
 # (thinking, effort, stop_sequences, top_p, top_k) as one JSON object, NULL: none set; each
-# reply's cost in US dollars, priced from the model table when it was stored (NULL: unknown).
+# reply's cost in US dollars, priced from the model table when it was stored (NULL: unknown),
+# and an index covering what the spending sums read.
 V7 = [
     "ALTER TABLE conversations ADD COLUMN request_options TEXT",
     "ALTER TABLE messages ADD COLUMN cost_usd REAL",
+    # `list --json` and `usage` sum tokens and costs per conversation without reading content
+    """CREATE INDEX messages_spending ON messages(conversation_id, cost_usd, usage)
+        WHERE role = 'assistant' AND usage IS NOT NULL""",
 ]
 
 MIGRATIONS: list[list[str]] = [V1, V2, V3, V4, V5, V6, V7]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from megachat.chat.conversation import ChatMessage, Status
-    from megachat.chat.images import PreparedImage
+    from megachat.chat.documents import Attachment
 
 Face = Literal["cli", "tui"]
 KEY_REFUSED = "The API key was refused (HTTP 401). Enter another key to retry."
@@ -26,7 +26,7 @@ class Draft:
     """What the user typed for a turn: handed back whole when it was not sent."""
 
     text: str
-    images: tuple[PreparedImage, ...] = ()
+    images: tuple[Attachment, ...] = ()  # images, PDFs, text files
 
 
 class SessionBusy(Exception):
@@ -147,6 +147,34 @@ def word_failure(
             "raise it with `megachat config set timeout SECONDS`)"
         )
     return Wording(text, retry)
+
+
+# The user turn sent to a model without prefill to get the rest of a reply cut at max_tokens.
+CONTINUE_REQUEST = "Continue exactly where you stopped."
+NOT_CUT = "The last reply did not stop at max_tokens: there is nothing to continue."
+
+
+def stop_note(
+    stop_reason: str | None, stop_sequence: str | None = None, *, continue_hint: str = ""
+) -> str | None:
+    """How a reply ended, when the user should know (None for end_turn and tool_use): one line
+    for both faces; `continue_hint` says how to continue a cut reply where the user is
+    ("ctrl+e continues", "continue with `megachat ask -c --continue-reply`")."""
+    match stop_reason:
+        case "max_tokens":
+            cut = "✂ cut at max_tokens"
+            return f"{cut} — {continue_hint}" if continue_hint else cut
+        case "stop_sequence":
+            shown = f" {stop_sequence!r}" if stop_sequence else ""
+            return f"■ stopped at the stop sequence{shown}"
+        case "refusal":
+            return "⊘ refused: the model declined to go on (stop_reason refusal)"
+        case "pause_turn":
+            return "⏸ paused by the server (pause_turn): the turn is unfinished"
+        case "model_context_window_exceeded":
+            return "✂ cut: the context window is full"
+        case _:
+            return None
 
 
 def skipped_warning(count: int) -> str | None:

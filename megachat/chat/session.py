@@ -1,8 +1,9 @@
 """ChatSession: the rules of a chat, one copy for both faces (the TUI and `megachat ask`).
 
 A session owns the open conversation, the store and (through a factory) the API client. It
-opens, starts and switches conversations; sends, regenerates, edits, retries and cancels turns;
-walks and deletes branches. A face maps keys or options to these calls and outcomes to output:
+opens, starts and switches conversations; sends, regenerates, edits, retries, continues (a reply
+cut at max_tokens) and cancels turns; walks and deletes branches. A face maps keys or options
+to these calls and outcomes to output:
 
     session = ChatSession(store, app.client, new_conversation=defaults)
     outcome = await session.send("Hello", prefill="", on_event=show)
@@ -26,11 +27,13 @@ import asyncio
 import base64
 import binascii
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from megachat.chat.conversation import ChatMessage, Conversation
+from megachat.chat.conversation import CONTINUE_MARK, ChatMessage, Conversation
 from megachat.chat.outcomes import (
+    CONTINUE_REQUEST,
+    NOT_CUT,
     Cancelled,
     Draft,
     Failed,
@@ -41,10 +44,11 @@ from megachat.chat.outcomes import (
     SessionBusy,
 )
 from megachat.chat.tool_events import ToolLoopStopped
-from megachat.chat.turn import ReplyFinished, Turn, TurnEvent
+from megachat.chat.turn import ReplyFinished, RequestRefused, Turn, TurnEvent
 
 if TYPE_CHECKING:
     from megachat.api import MessagesClient
+    from megachat.chat.documents import Attachment
     from megachat.chat.images import PreparedImage
     from megachat.chat.store import Store
     from megachat.chat.tool_loop import ToolUse
@@ -82,6 +86,11 @@ class ChatSession:
         # The tool loop (megachat.chat.tool_loop): set by a face that enabled MCP servers; every
         # request then carries their tools and a reply asking for them is answered.
         self.tool_use: ToolUse | None = None
+        # The user's `[models."ID"]` tables (Settings.models): what a model takes (prefill...).
+        self.model_overrides: Mapping[str, Mapping[str, object]] | None = None
+        # Prompt caching (cache_control breakpoints on every request): a face sets it from the
+        # `prompt_cache` setting (on by default there); off here, so the request is plain.
+        self.prompt_cache: bool = False
 
     # -- which conversation ----------------------------------------------------------------------
 
@@ -133,7 +142,7 @@ class ChatSession:
     async def send(
         self,
         text: str,
-        images: Iterable[PreparedImage] = (),
+        images: Iterable[Attachment] = (),
         *,
         prefill: str = "",
         stream: bool = True,
@@ -163,7 +172,7 @@ class ChatSession:
         self,
         message: ChatMessage,
         text: str,
-        images: Iterable[PreparedImage] = (),
+        images: Iterable[Attachment] = (),
         *,
         prefill: str = "",
         stream: bool = True,
@@ -190,7 +199,15 @@ class ChatSession:
         if message is None or message.role != "user":
             raise NothingToDo("No message to edit yet.")
         self.conversation.branch_reply(message)
-        images = [_image_from_block(b, message.image_name(b)) for b in message.images()]
+        from megachat.chat.documents import document_from_block
+
+        images: list[Attachment | None] = [
+            _image_from_block(b, message.image_name(b))
+            if b.get("type") == "image"
+            else document_from_block(b)
+            for b in message.content
+            if b.get("type") in ("image", "document")
+        ]
         return Draft(message.text(), tuple(i for i in images if i is not None))
 
     async def regenerate(
@@ -205,6 +222,43 @@ class ChatSession:
         """After an error or a cancel: send the active path again; a reply there is kept as a
         branch and the new one goes beside it (a user turn left unanswered is simply answered)."""
         return await self._resend("retry", prefill, stream, on_event)
+
+    async def continue_reply(
+        self, *, stream: bool = True, on_event: EventSink | None = None
+    ) -> Outcome:
+        """Extend the last reply of the path, cut at max_tokens; NotSent(NothingToDo) otherwise.
+
+        Where the model takes a prefill (and no thinking is on, which rules prefill out), the
+        reply's text goes out as the final assistant turn and prefill + continuation is stored
+        as a new version of the reply (a sibling, as regenerate makes: the cut one is kept), so
+        the user sees one message. Otherwise a short user turn (CONTINUE_REQUEST, marked with
+        CONTINUE_MARK so faces dim it) asks for the rest and the answer follows it."""
+        if self._running:
+            return NotSent(SessionBusy())
+        conversation = self.conversation
+        last = conversation.messages[-1] if conversation.messages else None
+        if last is None or last.role != "assistant" or last.stop_reason != "max_tokens":
+            return NotSent(NothingToDo(NOT_CUT))
+        text = last.text()
+        calls = any(b.get("type") == "tool_use" for b in last.content)
+        if text.strip() and not calls and conversation.thinking is None and self._prefill_ok():
+            conversation.branch_reply(last)
+            outcome = await self._run(text, stream, on_event, restore=last)
+            if isinstance(outcome, Failed | Cancelled) and outcome.message is None:
+                # no new version began: the cut reply is shown again, to be continued later
+                conversation.switch_to(last.id)
+                self._persist_active(quiet=True)
+                await self._path_changed()
+            return outcome
+        user = conversation.add_user(CONTINUE_REQUEST)
+        user.content[-1][CONTINUE_MARK] = True
+        return await self._run("", stream, on_event, user=user)
+
+    def _prefill_ok(self) -> bool:
+        """The conversation's model takes an assistant prefill (the model table says)."""
+        from megachat.chat.capabilities import model_info
+
+        return model_info(self.conversation.model, self.model_overrides).prefill
 
     def cancel(self) -> bool:
         """Stop the reply in progress (its text so far is kept, "cancelled"); False if none."""
@@ -274,6 +328,10 @@ class ChatSession:
             await self._path_changed()
             try:
                 client = self._client()
+                turn = self._new_turn(conversation, client, prefill, stream)
+                refused = turn.refusal()  # what the model would reject: nothing is kept or sent
+                if refused is not None:
+                    raise RequestRefused(refused)
                 if self.writer is not None:
                     self.writer.save(conversation)  # the user turn, before any request
             except Exception as exc:  # any reason it could not go out: the user gets it back
@@ -283,7 +341,6 @@ class ChatSession:
                     conversation.switch_to(restore.id)
                 await self._path_changed()
                 return NotSent(exc, draft)
-            turn = self._new_turn(conversation, client, prefill, stream)
             return await self._stream(turn, on_event)
         finally:
             self._running = False
@@ -301,6 +358,8 @@ class ChatSession:
             secrets=self._secrets,
             user_stored=True,
             tools=tool_use.toolbox.definitions() or None if tool_use is not None else None,
+            model_overrides=self.model_overrides,
+            prompt_cache=self.prompt_cache,
         )
 
     async def _stream(self, turn: Turn, on_event: EventSink | None) -> Outcome:
@@ -417,6 +476,8 @@ async def _consume(turn: Turn, on_event: EventSink | None) -> ReplyFinished | No
     async for event in turn.events():
         if isinstance(event, ReplyFinished):
             finished = event
+            sequence = (event.response or {}).get("stop_sequence")
+            event.message.stop_sequence = sequence if isinstance(sequence, str) else None
         if on_event is not None:
             result = on_event(event)
             if inspect.isawaitable(result):

@@ -37,6 +37,10 @@ def _block_chars_and_images(block: Any) -> tuple[int, int]:
         return len(block.get("thinking") or ""), 0
     if kind == "tool_use":
         return len(str(block.get("input") or "")), 0
+    if kind == "document":  # a text document's characters; a PDF's pages are not estimated
+        source = block.get("source") or {}
+        data = source.get("data") if source.get("type") == "text" else None
+        return (len(data) if isinstance(data, str) else 0), 0
     if kind == "image":
         source = block.get("source") or {}
         data = source.get("data")
@@ -97,7 +101,9 @@ def estimate_tokens(request_or_blocks: Any) -> int:
 
 
 def format_usage(usage: Mapping[str, Any] | None) -> str | None:
-    """A reply's token counts as every view shows them: "2,095 in / 503 out".
+    """A reply's token counts as every view shows them: "2,095 in / 503 out", then the prompt
+    cache's part when it had one: "(cache: 1,800 written, 12,000 read)" (input_tokens counts
+    neither, as the API reports them).
 
     None when the output count is not known (no usage yet, or a reply still streaming). A count
     that is not a number shows as "?": usage comes from the server and is not trusted.
@@ -108,7 +114,11 @@ def format_usage(usage: Mapping[str, Any] | None) -> str | None:
     if out is None:
         return None
     used_in = _count(usage.get("input_tokens"))
-    return f"{'?' if used_in is None else f'{used_in:,}'} in / {out:,} out"
+    shown = f"{'?' if used_in is None else f'{used_in:,}'} in / {out:,} out"
+    written = _count(usage.get("cache_creation_input_tokens"))
+    read = _count(usage.get("cache_read_input_tokens"))
+    cache = [f"{count:,} {what}" for count, what in ((written, "written"), (read, "read")) if count]
+    return f"{shown} (cache: {', '.join(cache)})" if cache else shown
 
 
 def _count(value: Any) -> int | None:

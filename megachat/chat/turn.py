@@ -10,7 +10,12 @@ prefill merging, retries reporting and cancellation behave identically everywher
 What happens, in order:
 1. The conversation and its pending user turn(s) are written to the store BEFORE the request, so
    a crash or a failed request never loses what the user typed.
-2. The request is built from the conversation (Conversation.build_request).
+2. The request is built from the conversation (Conversation.build_request), with prompt-caching
+   breakpoints unless caching is off or this server is known to refuse them. What the model
+   would reject (capabilities.refusal: a prefill it does not take, temperature with thinking...)
+   is refused before anything is stored or sent: RequestRefused. A 400 naming `cache_control`
+   sends the same request once more without any, remembers the server (prompt_cache) and yields
+   CacheDropped.
 3. When the reply starts (the stream's message_start, or the whole message with stream=False) an
    assistant message is appended to the conversation and stored with status "streaming";
    `ReplyStarted` then `ReplyText(prefill)` are yielded. A request that fails before any reply
@@ -41,19 +46,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from megachat.chat.conversation import ChatMessage, Conversation, merge_prefill, prefill_sent
+from megachat.chat.prompt_cache import CacheDropped, CacheRefusals, names_cache_control, refusals_at
 from megachat.chat.tool_events import ToolCallFinished, ToolCallStarted, ToolLoopStopped
 from megachat.redact import Secrets, StreamRedactor
 
 if TYPE_CHECKING:
     from megachat.api import MessagesClient, WaitNotice
+    from megachat.chat.capabilities import ModelInfo
     from megachat.chat.store import Store
 
 FLUSH_INTERVAL = 1.0  # seconds of streamed text at most at risk if the process dies
+
+
+class RequestRefused(Exception):
+    """The model would reject this request (one line naming the setting to change): nothing
+    was stored or sent."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,7 @@ TurnEvent = (
     | ToolCallStarted
     | ToolCallFinished
     | ToolLoopStopped
+    | CacheDropped
 )
 
 
@@ -186,8 +199,16 @@ class Turn:
         secrets: Secrets | None = None,
         user_stored: bool = False,
         tools: Sequence[dict] | None = None,
+        model_overrides: Mapping[str, Mapping[str, object]] | None = None,
+        prompt_cache: bool = False,
+        cache_refusals: CacheRefusals | None = None,
     ) -> None:
         self.conversation = conversation
+        # the user's [models."ID"] tables (Settings.models): what the model takes, its prices
+        self.model_overrides = model_overrides
+        self.prompt_cache = prompt_cache  # the `prompt_cache` setting, as the face passes it
+        # where servers refusing cache_control are remembered (None: the data dir's file)
+        self._cache_refusals = cache_refusals
         self.tools = tools  # the API tool definitions this request carries (the tool loop's)
         # The caller has already stored the user turn (ChatSession does, so that a failure there
         # gives the draft back): the turn then does not write the conversation a second time.
@@ -239,18 +260,60 @@ class Turn:
                 if not worker.done():  # we were cancelled again while waiting: finish anyway
                     self._finish_cancelled()
 
+    def refusal(self) -> str | None:
+        """Why this request must not go out (one line naming the setting to change), or None.
+
+        An option out of range (Conversation's own rules) or what the model rejects
+        (capabilities.refusal, against the body as it would be sent). The session asks before
+        storing the user turn, so a refused turn leaves nothing behind."""
+        from megachat.chat.capabilities import refusal
+
+        try:
+            body = self.request(cache=False)
+        except ValueError as exc:
+            return str(exc)
+        return refusal(self.model_info(), body)
+
+    def model_info(self) -> ModelInfo:
+        """The model table's entry for the conversation's model (with the user's overrides)."""
+        from megachat.chat.capabilities import model_info
+
+        return model_info(self.conversation.model, self.model_overrides)
+
+    def request(self, *, cache: bool) -> dict:
+        """The body this turn sends (with or without prompt-caching breakpoints)."""
+        return self.conversation.build_request(
+            prefill=self.prefill, stream=self.stream, tools=self.tools, cache=cache
+        )
+
     # -- the request -----------------------------------------------------------------------------
 
+    def _refusals(self) -> CacheRefusals:
+        if self._cache_refusals is None:
+            self._cache_refusals = refusals_at()
+        return self._cache_refusals
+
+    def _base_url(self) -> str:
+        base_url = getattr(self.client, "base_url", "")
+        return base_url if isinstance(base_url, str) else ""
+
     async def _run(self) -> None:
+        refused = self.refusal()
+        if refused is not None:
+            raise RequestRefused(refused)
         self._store_pending_user_turns()
-        request = self.conversation.build_request(
-            prefill=self.prefill, stream=self.stream, tools=self.tools
-        )
+        cache = self.prompt_cache and not self._refusals().refuses(self._base_url())
         try:
-            if self.stream:
-                await self._run_stream(request)
-            else:
-                await self._run_create(request)
+            try:
+                await self._send(self.request(cache=cache))
+            except Exception as exc:
+                if not (cache and self.message is None and names_cache_control(exc)):
+                    raise
+                # The server refuses prompt caching: the same turn once more without it.
+                base_url = self._base_url()
+                self._refusals().remember(base_url)
+                self._outbox.put(CacheDropped(base_url))
+                await self._send(self.request(cache=False))
         except asyncio.CancelledError:
             self._finish_cancelled()
             raise
@@ -262,6 +325,12 @@ class Turn:
             raise
         finally:
             self._cancel_flush_timer()
+
+    async def _send(self, request: dict) -> None:
+        if self.stream:
+            await self._run_stream(request)
+        else:
+            await self._run_create(request)
 
     async def _run_stream(self, request: dict) -> None:
         from megachat.api.events import MessageStart, TextDelta
@@ -389,9 +458,18 @@ class Turn:
         self.message.usage = final.get("usage")
         self.message.stop_reason = final.get("stop_reason")
         self.message.model = final.get("model") or self.message.model
+        self._price()
         self._finish("complete")
         self._emit_rest()
         self._outbox.put(ReplyFinished(self.message, final, skipped_events=self.skipped_events))
+
+    def _price(self) -> None:
+        """What the reply cost, from its usage and the model table (None when either is
+        unknown); the store writes it with the reply."""
+        from megachat.chat.cost import reply_cost
+
+        assert self.message is not None
+        self.message.cost_usd = reply_cost(self.message.usage, self.model_info().prices)
 
     def _finish(self, status: str) -> None:
         assert self.message is not None
@@ -427,6 +505,7 @@ class Turn:
             self.message.usage = partial.get("usage") or self.message.usage
         else:
             self.message.content = self._current_content()
+        self._price()
         self._finish(_failure_status(exc))
         self._emit_rest()
         self._outbox.put(ReplyFinished(self.message, None, exc, skipped_events=self.skipped_events))

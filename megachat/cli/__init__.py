@@ -9,8 +9,9 @@ network failure, storage failure) or 2 (usage or input error); Ctrl+C exits 130 
 during `ask` exits 143 (see megachat.cli.sigterm).
 
 Modules: parser (arguments and help), ask (+ reply_writer, sigterm), conversations (list, export,
-search, delete, rename), models, presets, config_commands (config, key), tui_command; shared:
-errors (exit statuses), output (printing), resources (settings, store, client).
+search, delete, rename), usage (tokens and cost), models, presets, config_commands (config,
+key), tui_command; shared: errors (exit statuses), output (printing), resources (settings, store,
+client).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from megachat.cli.resources import (
 if TYPE_CHECKING:
     from megachat.api import MessagesClient
     from megachat.chat.conversation import ChatMessage, Conversation
-    from megachat.chat.images import PreparedImage
+    from megachat.chat.documents import Attachment
     from megachat.chat.outcomes import Outcome
     from megachat.chat.presets import RenderedPreset
     from megachat.chat.session import ChatSession, EventSink
@@ -49,7 +49,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         settings = read_settings()
         if args.regenerate:
             _check_regenerate(args)
-        text = "" if args.regenerate else build_prompt(args.prompt, _read_stdin())
+        if args.continue_reply:
+            _check_continue_reply(args)
+        no_prompt = args.regenerate or args.continue_reply
+        text = "" if no_prompt else build_prompt(args.prompt, _read_stdin())
 
         preset = None
         variables = dict(args.var)
@@ -57,14 +60,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
             preset = resolve_preset(args.preset, variables)
         elif variables:
             raise usage_error("--var needs --preset")
-        if not text.strip() and not args.regenerate:
+        if not text.strip() and not no_prompt:
             raise usage_error(
                 "no prompt: give PROMPT arguments or pipe text on stdin (nothing was sent)"
             )
         require_key(settings)
         servers = _tool_servers(args, settings)
 
-        images = _load_images(args.image)
+        images = _load_attachments(args.attach)
 
         store = None
         needs_store = not args.no_save or args.continue_last or args.conversation
@@ -82,6 +85,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 secrets=known_secrets(),
                 save=not args.no_save,
             )
+            session.model_overrides = settings.models
+            session.prompt_cache = settings.prompt_cache
             _open_for_ask(session, args, store, preset)
             prefill = args.prefill
             if prefill is None and preset is not None:
@@ -92,7 +97,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 session,
                 client,
                 lambda on_event: (
-                    session.regenerate(
+                    session.continue_reply(stream=not args.no_stream, on_event=on_event)
+                    if args.continue_reply
+                    else session.regenerate(
                         prefill=prefill or "", stream=not args.no_stream, on_event=on_event
                     )
                     if args.regenerate
@@ -106,6 +113,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 ),
                 as_json=args.json,
                 tools=_ToolOptions(servers, tuple(args.allow), settings) if servers else None,
+                continuation=args.continue_reply,
             )
             return run_async(sigterm.guard(ask_turn))
         finally:
@@ -152,15 +160,31 @@ def _check_regenerate(args: argparse.Namespace) -> None:
         raise usage_error(
             "--regenerate needs -c/--continue or --conversation ID (nothing was sent)"
         )
-    if args.prompt or args.image:
+    if args.prompt or args.attach:
         raise usage_error(
-            "--regenerate takes no prompt or -i/--image: it asks the last question again "
+            "--regenerate takes no prompt or -a/--attach: it asks the last question again "
             "(nothing was sent)"
         )
     if args.no_save:
         raise usage_error(
             "--regenerate keeps the new reply as a branch, so it cannot be used with --no-save"
         )
+
+
+def _check_continue_reply(args: argparse.Namespace) -> None:
+    """--continue-reply extends a stored conversation's last reply: it needs that conversation,
+    keeps what it makes, and adds no prompt of its own."""
+    if not (args.continue_last or args.conversation):
+        raise usage_error(
+            "--continue-reply needs -c/--continue or --conversation ID (nothing was sent)"
+        )
+    if args.prompt or args.attach or args.prefill is not None or args.regenerate:
+        raise usage_error(
+            "--continue-reply takes no prompt, -a/--attach, --prefill or --regenerate: it "
+            "continues the last reply (nothing was sent)"
+        )
+    if args.no_save:
+        raise usage_error("--continue-reply stores the continued reply: not with --no-save")
 
 
 def _check_writable(store: Store) -> None:
@@ -246,6 +270,33 @@ def _open_for_ask(
         conv.temperature = args.temperature
     if args.max_tokens is not None:
         conv.max_tokens = args.max_tokens
+    _apply_request_options(conv, args)
+    _check_options(conv)
+
+
+def _apply_request_options(conv: Conversation, args: argparse.Namespace) -> None:
+    """--thinking, --effort, --stop, --top-p, --top-k on the conversation (a `-c` one keeps
+    them for later turns, as it keeps -t); an option not given leaves the stored one."""
+    if args.thinking is not None:
+        conv.thinking = None if args.thinking == "off" else args.thinking
+    if args.effort is not None:
+        conv.effort = args.effort
+    if args.stop:
+        conv.stop_sequences = list(args.stop)
+    if args.top_p is not None:
+        conv.top_p = args.top_p
+    if args.top_k is not None:
+        conv.top_k = args.top_k
+
+
+def _check_options(conv: Conversation) -> None:
+    """The options together (a thinking budget below max_tokens...): a usage error if not."""
+    from megachat.chat.conversation import check_request_options
+
+    try:
+        check_request_options(conv)
+    except ValueError as exc:
+        raise usage_error(f"{exc} (nothing was sent)") from None
 
 
 def _new_conversation(
@@ -264,40 +315,45 @@ def _new_conversation(
         system = args.system
     if args.temperature is not None:
         temperature = args.temperature
-    return Conversation(
+    conv = Conversation(
         model=args.model or settings.model,
         system=system,
         temperature=temperature,
         max_tokens=args.max_tokens or settings.max_tokens,
     )
+    _apply_request_options(conv, args)
+    _check_options(conv)
+    return conv
 
 
 def _warn_context(
-    conv: Conversation, prefill: str, text: str, images: Sequence[PreparedImage]
+    conv: Conversation, prefill: str, text: str, images: Sequence[Attachment]
 ) -> None:
     """One stderr line when the request may not fit the context window (it is still sent)."""
-    from megachat.chat.images import image_block
+    from megachat.chat.documents import attachment_block
     from megachat.chat.tokens import context_warning, estimate_tokens
 
-    draft = [image_block(image) for image in images] + [{"type": "text", "text": text}]
+    draft = [attachment_block(item) for item in images] + [{"type": "text", "text": text}]
     estimate = estimate_tokens(conv.build_request(prefill=prefill)) + estimate_tokens(draft)
     warning = context_warning(estimate, conv.max_tokens)
     if warning:
         inform(f"warning: {one_line(warning)}")
 
 
-def _load_images(paths: Sequence[str]) -> list[PreparedImage]:
-    """The attached images (Pillow only when one needs resizing); a bad one is a usage error."""
+def _load_attachments(paths: Sequence[str]) -> list[Attachment]:
+    """The attached images, PDFs and text files (Pillow only when an image needs resizing); a bad
+    one is a usage error."""
     if not paths:
         return []
-    from megachat.chat.images import ImageError, load_image
+    from megachat.chat.documents import AttachmentError, load_attachment
+    from megachat.chat.images import ImageError
 
     many = len(paths) > 20
     images = []
     for path in paths:
         try:
-            images.append(load_image(path, many=many))
-        except ImageError as exc:
+            images.append(load_attachment(path, many=many))
+        except (AttachmentError, ImageError) as exc:
             raise usage_error(f"{exc} (nothing was sent)") from None
     for img in images:
         note = getattr(img, "note", None)
@@ -313,8 +369,12 @@ async def _ask_turn(
     *,
     as_json: bool,
     tools: _ToolOptions | None = None,
+    continuation: bool = False,
 ) -> int:
     """Run the session's turn, printing text as it arrives (or the final Message with --json).
+
+    `continuation` (--continue-reply): the cut text a reply starts with (sent as its prefill)
+    is not printed again, only what follows it.
 
     With tools, each reply's text is held until the reply ends: the final answer goes to stdout,
     the text of a reply that asks for tools to stderr (stdout has the final answer only)."""
@@ -326,15 +386,30 @@ async def _ask_turn(
         NotSent,
         word_failure,
     )
+    from megachat.chat.prompt_cache import CacheDropped
     from megachat.chat.tool_events import ToolCallFinished, ToolCallStarted, ToolLoopStopped
     from megachat.chat.tool_loop import describe_input
-    from megachat.chat.turn import ReplyEvent, ReplyFinished, ReplyStarted, ReplyText, Waiting
+    from megachat.chat.turn import (
+        ReplyEvent,
+        ReplyFinished,
+        ReplyStarted,
+        ReplyText,
+        RequestRefused,
+        Waiting,
+    )
 
     writer = ReplyWriter(terminal=sys.stdout.isatty())
     held: list[str] = []  # with tools: the reply's text until we know whether it is the answer
+    already = [0]  # --continue-reply: characters of the reply printed before (its prefill)
 
     def on_event(event: TurnEvent) -> None:
         match event:
+            case ReplyStarted(message=message) if continuation:
+                already[0] = len(message.text())
+            case ReplyText(text=text) if already[0]:
+                skipped, already[0] = min(already[0], len(text)), max(0, already[0] - len(text))
+                if text[skipped:]:
+                    on_event(ReplyText(text[skipped:]))
             case ReplyText(text=text):
                 if tools is not None:
                     held.append(text)
@@ -342,6 +417,8 @@ async def _ask_turn(
                     writer.write(text)
             case Waiting(notice=notice):
                 inform(one_line(notice.describe()))
+            case CacheDropped():
+                inform(one_line(event.describe()))
             case ReplyFinished(message=message) if tools is not None:
                 text = "".join(held)
                 held.clear()
@@ -375,6 +452,7 @@ async def _ask_turn(
     match outcome:
         case Finished():
             _warn_skipped(outcome.skipped_events)
+            _note_stop(outcome.message, session)
             if as_json:
                 write(dumps(outcome.response or _message_dict(outcome.message)) + "\n")
             return EXIT_OK
@@ -389,7 +467,7 @@ async def _ask_turn(
             )
             raise CLIError(wording.line())
         case NotSent(error=error):
-            if isinstance(error, NothingToDo):
+            if isinstance(error, NothingToDo | RequestRefused):
                 raise usage_error(f"{error} (nothing was sent)")
             raise error  # the store's own error (disk full, read-only...), as before
         case Cancelled():  # only the session's own cancel(); Ctrl+C propagates
@@ -477,6 +555,20 @@ def _warn_skipped(count: int) -> None:
     warning = skipped_warning(count)
     if warning:
         inform(f"warning: {warning}")
+
+
+def _note_stop(message: ChatMessage, session: ChatSession) -> None:
+    """One stderr line when the reply did not simply end (cut at max_tokens, a stop sequence,
+    a refusal...), with how to continue a cut one when it was saved."""
+    from megachat.chat.outcomes import stop_note
+
+    hint = ""
+    if session.writer is not None:
+        hint = f"continue with `megachat ask --conversation {session.conversation.id} "
+        hint += "--continue-reply`"
+    note = stop_note(message.stop_reason, message.stop_sequence, continue_hint=hint)
+    if note:
+        inform(one_line(note))
 
 
 def _read_timeout(client: MessagesClient) -> float | None:

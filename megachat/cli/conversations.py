@@ -13,7 +13,7 @@ from megachat.cli.resources import find_conversation, open_store, resolve_id
 def cmd_list(args: argparse.Namespace) -> int:
     store = open_store()
     try:
-        rows = store.list(limit=args.limit) if args.limit else store.list()
+        rows = store.list(limit=args.limit or None, totals=args.json)
     finally:
         store.close()
     if args.json:

@@ -19,6 +19,7 @@ from megachat.cli.mcp_commands import DEFAULT_LIST_TIMEOUT, cmd_mcp
 from megachat.cli.models import cmd_models
 from megachat.cli.presets import cmd_presets
 from megachat.cli.tui_command import cmd_tui
+from megachat.cli.usage import cmd_usage
 from megachat.config import DEFAULT_BASE_URL
 
 
@@ -64,6 +65,44 @@ def positive_seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a number above 0, not {text!r}")
     return value
+
+
+def thinking(text: str) -> int | str:
+    """A thinking budget (tokens, at least 1024), `adaptive`, or `off`."""
+    from megachat.chat.conversation import MIN_THINKING_BUDGET
+
+    word = text.strip().lower()
+    if word in ("adaptive", "off"):
+        return word
+    try:
+        budget = int(word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of tokens, adaptive or off, not {text!r}"
+        ) from None
+    if budget < MIN_THINKING_BUDGET:
+        raise argparse.ArgumentTypeError(
+            f"a thinking budget must be at least {MIN_THINKING_BUDGET} tokens, not {budget}"
+        )
+    return budget
+
+
+def probability(text: str) -> float:
+    """A number from 0 to 1 inclusive (top_p)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not {text!r}")
+    return value
+
+
+def stop_text(text: str) -> str:
+    """A stop sequence: any non-empty text."""
+    if not text:
+        raise argparse.ArgumentTypeError("a stop sequence cannot be empty")
+    return text
 
 
 def variable(text: str) -> tuple[str, str]:
@@ -125,15 +164,21 @@ conversation:
   most recent conversation and --conversation ID to a given one; the whole history is sent.
   With --regenerate (and -c or --conversation ID) nothing is appended: the last reply is asked
   for again and the new one is added beside it as a new branch, which becomes the active one
-  (the old reply stays; see `megachat export ID --all-branches`). It takes no PROMPT, -i or
+  (the old reply stays; see `megachat export ID --all-branches`). It takes no PROMPT, -a or
   stdin, and cannot be used with --no-save.
+  With --continue-reply (and -c or --conversation ID) the last reply, cut at max_tokens, is
+  continued: where the model takes a prefill its text is sent as the start of the reply and the
+  whole (cut text + continuation) is stored as a new version of it; otherwise a short user turn
+  asks for the rest. Only the continuation is printed, so `ask ... > out; ask -c
+  --continue-reply >> out` builds the whole text. After any reply that did not simply end (cut
+  at max_tokens, a stop sequence, a refusal) stderr says so in one line.
 
 exit status:
   0 success; 1 API or network failure after retries (stderr names the error type and HTTP
-  status); 2 usage or input error (bad image, missing API key, temperature out of range,
-  unknown preset), in which case no request is sent; 130 interrupted by Ctrl+C, 143 stopped
-  by SIGTERM (`kill`), which ask treats like Ctrl+C: in both cases the partial reply is kept,
-  marked cancelled.
+  status); 2 usage or input error (a file -a cannot attach, missing API key, temperature out
+  of range, unknown preset), in which case no request is sent; 130 interrupted by Ctrl+C, 143
+  stopped by SIGTERM (`kill`), which ask treats like Ctrl+C: in both cases the partial reply is
+  kept, marked cancelled.
 """
 
 MAIN_EPILOG = f"""\
@@ -222,14 +267,40 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-tokens", type=positive_int, metavar="N", help="maximum tokens in the reply"
     )
     ask.add_argument(
+        "-a",
+        "--attach",
         "-i",
         "--image",
+        dest="attach",
         action="append",
         default=[],
         metavar="PATH",
-        help="attach an image (PNG, JPEG, GIF, WebP; type read from the content); repeatable",
+        help="attach a file: an image (PNG, JPEG, GIF, WebP), a PDF or a UTF-8 text file, its "
+        "kind read from the content; repeatable (-i/--image: the same)",
     )
     ask.add_argument("--prefill", metavar="TEXT", help="start the assistant's reply with TEXT")
+    ask.add_argument(
+        "--thinking",
+        type=thinking,
+        metavar="BUDGET|adaptive|off",
+        help="extended thinking: a budget of tokens (at least 1024, below --max-tokens), "
+        "adaptive (newer models), or off; kept by the conversation",
+    )
+    ask.add_argument(
+        "--effort",
+        choices=("low", "medium", "high"),
+        help="how much effort the model spends (with adaptive thinking)",
+    )
+    ask.add_argument(
+        "--stop",
+        action="append",
+        default=[],
+        type=stop_text,
+        metavar="TEXT",
+        help="stop the reply where it would write TEXT; repeatable",
+    )
+    ask.add_argument("--top-p", type=probability, metavar="X", help="nucleus sampling, 0 to 1")
+    ask.add_argument("--top-k", type=positive_int, metavar="N", help="sample from the top N tokens")
     where = ask.add_mutually_exclusive_group()
     where.add_argument(
         "-c",
@@ -245,6 +316,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "with -c or --conversation: answer the last question again as a new branch "
             "(the old reply is kept) and print it; takes no prompt"
+        ),
+    )
+    ask.add_argument(
+        "--continue-reply",
+        action="store_true",
+        help=(
+            "with -c or --conversation: continue the last reply, cut at max_tokens, and print "
+            "the continuation; takes no prompt"
         ),
     )
     ask.add_argument("--no-save", action="store_true", help="do not save this turn")
@@ -287,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument(
         "--json",
         action="store_true",
-        help="print an array of {id, title, model, updated_at, message_count}",
+        help="print an array of {id, title, model, updated_at, message_count, input_tokens, "
+        "output_tokens, cost_usd}",
     )
     lst.add_argument("-n", "--limit", type=positive_int, metavar="N", help="show at most N")
 
@@ -330,6 +410,10 @@ def build_parser() -> argparse.ArgumentParser:
     ren = add("rename", "Rename a saved conversation.", cmd_rename)
     ren.add_argument("id", metavar="ID")
     ren.add_argument("title", nargs="+", metavar="TITLE")
+
+    use = add("usage", "Tokens and cost of the stored replies, by model and by day.", cmd_usage)
+    use.add_argument("--since", metavar="YYYY-MM-DD", help="only replies from that day (UTC) on")
+    use.add_argument("--json", action="store_true", help="print {by_model, by_day, total} as JSON")
 
     mod = add("models", "List the models the API offers.", cmd_models)
     mod.add_argument("--json", action="store_true", help="print the list as JSON")

@@ -40,9 +40,19 @@ APP_KEYS: tuple[KeySpec, ...] = (
 # Bindings of the main screen.
 MAIN_KEYS: tuple[KeySpec, ...] = (
     KeySpec("cancel", "escape", "cancel", "Cancel reply", show=True),
-    KeySpec("attach", "ctrl+o,ctrl+i", "attach", "Attach image", show=True),
+    KeySpec("attach", "ctrl+o,ctrl+i", "attach", "Attach file", show=True),
     KeySpec("regenerate", "ctrl+r", "regenerate", "Regenerate", show=True),
     KeySpec("retry", "f5", "retry", "Retry after an error"),
+    # priority: it works from the prompt; with text being edited there, ctrl+e stays "end of
+    # line" (the action steps aside: megachat.tui.screens.main_continue)
+    KeySpec(
+        "continue_reply",
+        "ctrl+e",
+        "continue_reply",
+        "Continue cut reply",
+        priority=True,
+        help="Continue the last reply, cut at max_tokens (in a non-empty prompt: end of line)",
+    ),
     KeySpec("edit_last", "ctrl+g", "edit_last", "Edit last message"),
     KeySpec("conversations", "ctrl+l", "conversations", "Chats", show=True),
     KeySpec("new_chat", "ctrl+n", "new_chat", "New chat"),

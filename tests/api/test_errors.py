@@ -13,6 +13,7 @@ from megachat.api import (
     APIConnectionError,
     APIKeyError,
     APIStatusError,
+    BadRequestError,
     InternalServerError,
     MessagesClient,
     OverloadedError,
@@ -193,3 +194,55 @@ async def test_surrounding_whitespace_is_stripped_from_the_key(fake_server: Fake
     async with MessagesClient(api_key=f" {KEY}\n", base_url=fake_server.base_url) as client:
         await client.create(BODY)
     assert fake_server.requests[0].headers["x-api-key"] == KEY
+
+
+# A 400 naming a parameter: the API's own words (as reported, see protocol.md §1.2 and §10),
+# then the setting to change.
+HINTED_400S = [
+    ("temperature: range: 0..1", "change Temperature / -t"),
+    ("`temperature` is deprecated for this model.", "change Temperature / -t"),
+    ("temperature and top_p cannot both be specified for this model.", "Temperature / -t"),
+    ("top_p: must be between 0.95 and 1 when thinking is enabled", "change Top p / --top-p"),
+    ("top_k: unexpected for this model", "change Top k / --top-k"),
+    ("thinking.type.enabled is not supported for this model", "change Thinking / --thinking"),
+    ("thinking.budget_tokens: Input should be >= 1024", "change Thinking / --thinking (the"),
+    ("`max_tokens` must be greater than `thinking.budget_tokens`", "change Thinking"),
+    (
+        "This model does not support assistant message prefill. The conversation must end "
+        "with a user message.",
+        "clear the Prefill field / --prefill",
+    ),
+    ("Prefilling assistant messages is not supported for this model.", "clear the Prefill"),
+    ("system.0.cache_control: Extra inputs are not permitted", "megachat config set prompt_cache"),
+    ("max_tokens: 100000 > 64000, which is the maximum allowed", "lower Max tokens / --max-tokens"),
+    ("stop_sequences: each sequence must contain non-whitespace", "change Stop sequences / --stop"),
+    ("output_config.effort: unknown effort level", "change Effort / --effort"),
+]
+
+
+@pytest.mark.parametrize(("message", "hint"), HINTED_400S)
+@pytest.mark.parametrize("shape", ["anthropic", "megallm"])
+async def test_a_400_naming_a_parameter_ends_with_the_setting_to_change(
+    fake_server: FakeServer, message: str, hint: str, shape: str
+) -> None:
+    reply = error_reply(400, "invalid_request_error", message, shape=shape, request_id="req_1")
+    reply.headers.update(NO_RETRY)
+    err = await _error(fake_server, reply)
+    assert isinstance(err, BadRequestError)
+    assert err.message == message  # the API's words are kept as they came
+    assert err.hint is not None and hint in err.hint
+    head = f"invalid_request_error (HTTP 400): {message}"
+    head += " [request-id req_1]" if shape == "anthropic" else ""
+    assert str(err) == f"{head}; {err.hint}"  # one line, joined as every hint is
+
+
+async def test_other_errors_gain_no_setting_hint(fake_server: FakeServer) -> None:
+    plain = error_reply(400, "invalid_request_error", "messages: roles must alternate")
+    err = await _error(fake_server, plain)
+    assert isinstance(err, BadRequestError) and err.hint is None
+    assert str(err) == "invalid_request_error (HTTP 400): messages: roles must alternate"
+    # only a 400 says the request itself was wrong; a 429 naming max_tokens is about limits
+    limited = error_reply(429, "rate_limit_error", "max_tokens per minute exceeded")
+    limited.headers.update(NO_RETRY)
+    err = await _error(fake_server, limited)
+    assert str(err) == "rate_limit_error (HTTP 429): max_tokens per minute exceeded"

@@ -96,7 +96,16 @@ def test_list_newest_first_with_counts(store: Store) -> None:
     rows = store.list()
     assert [r.id for r in rows] == [a.id, b.id]
     assert [r.message_count for r in rows] == [2, 2]
-    assert rows[0].as_dict().keys() == {"id", "title", "model", "updated_at", "message_count"}
+    assert rows[0].as_dict().keys() == {
+        "id",
+        "title",
+        "model",
+        "updated_at",
+        "message_count",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    }
     assert rows[0].as_dict()["updated_at"].endswith("Z")
     assert store.latest_id() == a.id
     assert [r.id for r in store.list(limit=1)] == [a.id]

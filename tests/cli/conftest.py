@@ -6,6 +6,7 @@ MEGALLM_BASE_URL and a test API key, so nothing touches the user's real files or
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from megachat.chat.prompt_cache import FILE_NAME as PROMPT_CACHE_FILE
 from tests.fakeserver import FakeServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,10 +129,17 @@ def _base_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def cli(tmp_path: Path, fake_server: FakeServer) -> Iterator[CLI]:
-    """A sandbox wired to the fake server, with an API key in the environment."""
+    """A sandbox wired to the fake server, with an API key in the environment.
+
+    The fake server is remembered as one that refuses prompt caching (as megachat remembers a
+    proxy that answered 400 to cache_control), so requests go without cache_control and tests
+    compare plain bodies; tests of caching remove the file (`allow_prompt_cache`)."""
     env = _base_env(tmp_path)
     env["MEGALLM_BASE_URL"] = fake_server.base_url
     env["MEGALLM_API_KEY"] = TEST_KEY
+    refused = tmp_path / "data" / "megachat" / PROMPT_CACHE_FILE
+    refused.parent.mkdir(parents=True, exist_ok=True)
+    refused.write_text(json.dumps([fake_server.base_url]))
     yield CLI(env, tmp_path / "config", tmp_path / "data", fake_server)
 
 
@@ -140,6 +149,11 @@ def offline_cli(tmp_path: Path) -> Iterator[CLI]:
     env = _base_env(tmp_path)
     env["MEGALLM_BASE_URL"] = "http://127.0.0.1:9"  # discard port: nothing listens
     yield CLI(env, tmp_path / "config", tmp_path / "data", None)
+
+
+def allow_prompt_cache(cli: CLI) -> None:
+    """Forget that the sandbox's server refuses prompt caching: requests carry cache_control."""
+    (cli.data_dir / PROMPT_CACHE_FILE).unlink(missing_ok=True)
 
 
 def messages_sent(server: FakeServer) -> list[dict]:

@@ -35,7 +35,16 @@ def test_list_newest_first_and_json_shape(cli: CLI) -> None:
     assert result.returncode == 0
     rows = json.loads(result.stdout)
     assert [r["id"] for r in rows] == ids[::-1]
-    assert set(rows[0]) == {"id", "title", "model", "updated_at", "message_count"}
+    assert set(rows[0]) == {
+        "id",
+        "title",
+        "model",
+        "updated_at",
+        "message_count",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    }
     assert rows[0]["title"] == "question about cherries"
     assert rows[0]["message_count"] == 2
     assert rows[0]["model"] == "claude-sonnet-4"
@@ -43,6 +52,29 @@ def test_list_newest_first_and_json_shape(cli: CLI) -> None:
     assert [line.split()[0] for line in text] == ids[::-1]
     assert "question about cherries" in text[0]
     assert cli.call("list", "-n", "1", "--json").stdout.count('"id"') == 1
+
+
+def test_list_json_sums_tokens_and_cost_over_every_stored_reply(cli: CLI) -> None:
+    from tests.cli.test_usage import seed as seed_spending
+
+    ids = seed_spending(cli.data_dir / "megachat.db")
+    rows = {r["id"]: r for r in json.loads(cli.call("list", "--json").stdout)}
+    spent = {k: (rows[i]["input_tokens"], rows[i]["output_tokens"]) for k, i in ids.items()}
+    # sonnet: both branches (each was paid for); opus: its failed reply has no usage
+    assert spent == {
+        "sonnet": (2000, 700),
+        "proxy": (100, 50),
+        "opus": (1200, 3400),
+        "empty": (None, None),  # no reply: nothing known
+    }
+    assert rows[ids["sonnet"]]["cost_usd"] == pytest.approx(0.027)
+    assert rows[ids["opus"]]["cost_usd"] == pytest.approx(0.273)
+    assert rows[ids["proxy"]]["cost_usd"] is None  # unpriced: unknown, not 0
+    assert rows[ids["empty"]]["cost_usd"] is None
+    # a page of the list (-n) sums the same way
+    first = json.loads(cli.call("list", "-n", "4", "--json").stdout)
+    assert {r["id"]: r for r in first} == rows
+    assert "cost" not in cli.call("list").stdout  # the text list is unchanged
 
 
 def test_list_empty(cli: CLI) -> None:
@@ -123,7 +155,7 @@ def test_rename_and_delete(cli: CLI) -> None:
 
 def test_corrupt_database_is_a_clear_error_and_set_aside(cli: CLI) -> None:
     db = cli.data_dir / "megachat.db"
-    db.parent.mkdir(parents=True)
+    db.parent.mkdir(parents=True, exist_ok=True)  # the sandbox made it
     garbage = b"this is not sqlite" * 100
     db.write_bytes(garbage)
     result = cli.call("list")

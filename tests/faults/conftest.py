@@ -334,7 +334,8 @@ def sse_bytes(events: list) -> bytes:
 
 
 # Retries: 2 (the default) but rate limit off; retry waits are made short by retry-after-ms.
-DEFAULT_CONFIG = "max_retries = 2\n\n[rate_limit]\nrequests = 0\n"
+# Prompt caching off: the rows compare request bodies as written (caching has its own tests).
+DEFAULT_CONFIG = "max_retries = 2\nprompt_cache = false\n\n[rate_limit]\nrequests = 0\n"
 
 
 @pytest.fixture

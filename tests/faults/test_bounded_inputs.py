@@ -122,7 +122,7 @@ def test_picker_on_a_fifo_then_quit_exits(mc: Sandbox, tmux: Tmux, fifo: Path) -
     tmux.start("pick", cwd=pics)
     tmux.wait_screen("pick", PROMPT_READY)
     tmux.send("pick", "C-o")
-    tmux.wait_screen("pick", "Attach an image", "x.png")
+    tmux.wait_screen("pick", "Attach a file", "x.png")
     tmux.send("pick", "Down")
     tmux.wait_screen("pick", "4×4 PNG")  # a.png previewed
     tmux.send("pick", "Down")

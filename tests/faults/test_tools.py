@@ -83,7 +83,7 @@ def _toolbox(**extra: object) -> dict:
 
 def _configure(mc: Sandbox, servers: dict[str, dict], **settings: object) -> None:
     """The fault harness's config (short retries, no rate limit), `settings` and the servers."""
-    base = {"max_retries": 2, "rate_limit": {"requests": 0}}
+    base = {"max_retries": 2, "prompt_cache": False, "rate_limit": {"requests": 0}}
     mc.write_config(tomli_w.dumps({**base, **settings, "mcp_servers": servers}))
 
 

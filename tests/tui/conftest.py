@@ -43,6 +43,7 @@ def settings(tui_dirs: Path, fake_server: FakeServer) -> Settings:
         theme="megachat-dark",
         rate_limit_requests=0,
         max_retries=0,
+        prompt_cache=False,  # request bodies as the tests write them (tests of caching turn it on)
     )
 
 

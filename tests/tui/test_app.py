@@ -13,7 +13,7 @@ from megachat.chat.conversation import ChatMessage, Conversation
 from megachat.chat.store import Store
 from megachat.config import config_path, db_path
 from megachat.tui.widgets.attachments import AttachmentsStrip
-from megachat.tui.widgets.prompt_input import PromptInput, image_path_from_text
+from megachat.tui.widgets.prompt_input import PromptInput, attachable_path_from_text
 from tests.fakeserver import error_reply, sse_text_reply
 from tests.tui.conftest import TEST_KEY, notifications, ready, settle, type_text
 
@@ -262,7 +262,7 @@ async def test_attach_an_image_through_the_picker_and_send_it(make_app, fake_ser
 
 async def test_a_bad_image_is_a_notification(make_app, tmp_path):
     bad = tmp_path / "broken.png"
-    bad.write_bytes(b"not a png at all")
+    bad.write_bytes(b"\x00not a png at all")  # binary: no image, PDF or text
     app = make_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         main = await ready(pilot)
@@ -319,16 +319,16 @@ async def test_pasting_an_image_path_offers_to_attach_it(make_app, tmp_path):
 
 def test_image_path_detection(tmp_path):
     image = make_png(tmp_path / "a b.PNG")
-    assert image_path_from_text(str(image)) == image
-    assert image_path_from_text(f'"{image}"\n') == image
-    assert image_path_from_text(str(image).replace(" ", "\\ ")) == image
-    assert image_path_from_text("file://" + str(image).replace(" ", "%20")) == image
-    assert image_path_from_text(str(tmp_path / "missing.png")) is None
-    (tmp_path / "notes.txt").write_text("x")
-    assert image_path_from_text(str(tmp_path / "notes.txt")) is None
-    assert image_path_from_text("hello world") is None
-    assert image_path_from_text("file://evil.host/x.png") is None
-    assert image_path_from_text(f"{image}\n{image}") is None
+    assert attachable_path_from_text(str(image)) == image
+    assert attachable_path_from_text(f'"{image}"\n') == image
+    assert attachable_path_from_text(str(image).replace(" ", "\\ ")) == image
+    assert attachable_path_from_text("file://" + str(image).replace(" ", "%20")) == image
+    assert attachable_path_from_text(str(tmp_path / "missing.png")) is None
+    (tmp_path / "notes.bin").write_text("x")
+    assert attachable_path_from_text(str(tmp_path / "notes.bin")) is None
+    assert attachable_path_from_text("hello world") is None
+    assert attachable_path_from_text("file://evil.host/x.png") is None
+    assert attachable_path_from_text(f"{image}\n{image}") is None
 
 
 # -- copy, presets, themes, keymap, help, palette ---------------------------------------------
@@ -498,7 +498,7 @@ async def test_the_palette_lists_every_action(make_app):
         for wanted in (
             "Send message",
             "Cancel reply",
-            "Attach image",
+            "Attach file",
             "Remove attachments",
             "Regenerate reply",
             "Retry",

@@ -267,7 +267,7 @@ async def test_a_headless_app_previews_as_half_blocks_whatever_the_terminal(
 
 
 async def test_moving_between_graphics_and_text_previews_keeps_one_widget(pics: Path) -> None:
-    (pics / "notes.png").write_text("not an image")
+    (pics / "notes.png").write_bytes(b"\x00not an image")  # binary: no image, PDF or text
     make_flag(pics / "wide.png", (80, 20))
     app = ScreenHost(lambda: ImagePickerScreen(Path("pics"), renderer=Renderer.SIXEL))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -277,7 +277,7 @@ async def test_moving_between_graphics_and_text_previews_keeps_one_widget(pics: 
         await wait_until(pilot, lambda: preview.result is not None and preview.result.error)
         await pilot.pause()
         assert graphic_widgets(preview) == []
-        assert "Not an image: notes.png" in screen_text(app)
+        assert "notes.png: a binary file" in screen_text(app)  # the document pane says why
         await pilot.press("down")  # wide.png: a graphics picture again
         await wait_until(
             pilot, lambda: preview.result is not None and preview.result.path.name == "wide.png"
@@ -454,7 +454,7 @@ def preview_in_real_app(
         app.read_until(b"zq", resend=b"zq")  # the prompt has focus and echoes keys
         started = len(app.output)
         app.write(b"\x0f")  # ctrl+o: the picker
-        app.read_until(b"Attach an image")
+        app.read_until(b"Attach a file")
         # Down (again, until the tree has loaded) highlights flag.png: its info line shows.
         app.read_until("40×20 PNG".encode(), resend=b"\x1b[B")
         app.read_until(picture_mark)

@@ -46,7 +46,7 @@ def test_image_picker_snapshot(
 
     async def show_flag(pilot: Any) -> None:
         tree = app.screen.query_one(ImageTree)
-        await wait_until(pilot, lambda: len(tree.root.children) == 4)
+        await wait_until(pilot, lambda: len(tree.root.children) == 5)
         await pilot.press("down", "down", "down")  # root, sub, fake.jpg, flag.png
         preview = app.screen.query_one(ImagePreview)
         await wait_until(

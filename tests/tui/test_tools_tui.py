@@ -279,6 +279,8 @@ async def test_a_switch_turns_a_server_off_for_this_conversation(
     async with tool_app.run_test(size=(120, 40)) as pilot:
         main = await ready(pilot)
         await _servers_up(pilot, main)
+        main.query_one("#server-toolbox").scroll_visible(animate=False)
+        await settle(pilot)
         await pilot.click("#server-toolbox")
         await settle(pilot)
         assert "off for this chat" in _panel_text(main)

@@ -54,7 +54,12 @@ from megachat.chat.store.errors import (
     ReadOnlyStoreError,
     StoreError,
 )
-from megachat.chat.store.messages import FINAL_STATUSES
+from megachat.chat.store.messages import (
+    FINAL_STATUSES,
+    ConversationTotals,
+    Spending,
+    UsageGroup,
+)
 from megachat.chat.store.search import SearchHit, fts_query
 from megachat.chat.store.search import search as _search
 
@@ -64,10 +69,12 @@ __all__ = [
     "ConversationDeleted",
     "ConversationNotFound",
     "ConversationSummary",
+    "ConversationTotals",
     "CorruptDatabaseError",
     "MessageNotFound",
     "ReadOnlyStoreError",
     "SearchHit",
+    "Spending",
     "Store",
     "StoreError",
     "fts_query",
@@ -85,15 +92,22 @@ class ConversationSummary:
     updated_at: float
     message_count: int  # the messages on the active path
     created_at: float = 0.0
+    # its stored replies' tokens and cost, all branches (list(totals=True); None: unknown)
+    totals: ConversationTotals | None = None
 
     def as_dict(self) -> dict:
-        """The `megachat list --json` shape; updated_at as ISO 8601 UTC."""
+        """The `megachat list --json` shape; updated_at as ISO 8601 UTC; tokens and cost null
+        when no reply's usage is known, cost null too when a reply is unpriced."""
+        spent = self.totals
         return {
             "id": self.id,
             "title": self.title,
             "model": self.model,
             "updated_at": iso_time(self.updated_at),
             "message_count": self.message_count,
+            "input_tokens": spent.input_tokens if spent else None,
+            "output_tokens": spent.output_tokens if spent else None,
+            "cost_usd": spent.cost_usd if spent else None,
         }
 
 
@@ -109,6 +123,28 @@ def _server_names(stored: str | None) -> list[str] | None:
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         return None
     return names
+
+
+def _options_json(options: dict) -> str | None:
+    """The request_options column: a JSON object of the options set (Conversation
+    .request_options, redacted: stop sequences are text), NULL when none is."""
+    return messages.dumps(options) if options else None
+
+
+def _request_options(stored: str | None) -> dict:
+    """The request_options column as Conversation keyword arguments: only the known keys; NULL
+    or something that is not a JSON object (a row edited by hand) is none set. Values are
+    checked by Conversation itself (out of range: the conversation is reported unreadable)."""
+    if stored is None:
+        return {}
+    try:
+        options = json.loads(stored)
+    except ValueError:
+        return {}
+    if not isinstance(options, dict):
+        return {}
+    known = ("thinking", "effort", "stop_sequences", "top_p", "top_k")
+    return {name: options[name] for name in known if name in options}
 
 
 def iso_time(ts: float) -> str:
@@ -130,11 +166,12 @@ class Store(Database):
         conn.execute(
             """INSERT INTO conversations
                    (id, title, model, system, temperature, max_tokens, created_at, updated_at,
-                    tool_servers)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    tool_servers, request_options)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
                    system = excluded.system, temperature = excluded.temperature,
                    max_tokens = excluded.max_tokens, tool_servers = excluded.tool_servers,
+                   request_options = excluded.request_options,
                    updated_at = max(conversations.updated_at, excluded.updated_at)""",
             (
                 conv.id,
@@ -146,6 +183,7 @@ class Store(Database):
                 conv.created_at,
                 conv.updated_at,
                 None if conv.tool_servers is None else messages.dumps(conv.tool_servers),
+                _options_json(self.secrets.redact(conv.request_options())),
             ),
         )
 
@@ -209,11 +247,13 @@ class Store(Database):
         base64 blocks)."""
         tree = self.schema_version >= 5
         tools = self.schema_version >= 6  # older files (read-only, never migrated): None
+        options = self.schema_version >= 7
         with self._lock, self._errors():
             row = self._conn.execute(
                 f"""SELECT id, title, model, system, temperature, max_tokens, created_at,
                         updated_at, {"active_leaf_id" if tree else "NULL"},
-                        {"tool_servers" if tools else "NULL"}
+                        {"tool_servers" if tools else "NULL"},
+                        {"request_options" if options else "NULL"}
                     FROM conversations WHERE id = ?""",
                 (conv_id,),
             ).fetchone()
@@ -236,6 +276,7 @@ class Store(Database):
                 created_at=row[6],
                 updated_at=row[7],
                 tool_servers=_server_names(row[9]),
+                **_request_options(row[10]),
             )
             conv.load_tree(msgs, row[8] if tree else (msgs[-1].id if msgs else None), used)
         except ValueError as exc:  # a row edited by hand outside megachat
@@ -256,15 +297,32 @@ class Store(Database):
             raise ConversationNotFound(f"id prefix {id_or_prefix!r} matches several conversations")
         raise ConversationNotFound(f"no conversation with id {id_or_prefix!r}")
 
-    def list(self, limit: int | None = None, offset: int = 0) -> list[ConversationSummary]:
+    def list(
+        self, limit: int | None = None, offset: int = 0, *, totals: bool = False
+    ) -> list[ConversationSummary]:
         """Conversations, most recently updated first; message_count counts the active path.
-        Never loads messages."""
-        rows = self._read(
-            """SELECT id, title, model, updated_at, message_count, created_at FROM conversations
-               ORDER BY updated_at DESC, seq DESC LIMIT ? OFFSET ?""",
-            (-1 if limit is None else int(limit), int(offset)),
-        )
-        return [ConversationSummary(*r) for r in rows]
+        Never loads messages; `totals` adds each one's tokens and cost (usage columns only)."""
+        with self._lock, self._errors():
+            rows = self._conn.execute(
+                """SELECT id, title, model, updated_at, message_count, created_at
+                   FROM conversations ORDER BY updated_at DESC, seq DESC LIMIT ? OFFSET ?""",
+                (-1 if limit is None else int(limit), int(offset)),
+            ).fetchall()
+            summaries = [ConversationSummary(*r) for r in rows]
+            if totals:
+                ids = None if limit is None and not offset else [s.id for s in summaries]
+                found = messages.totals_by_conversation(self._conn, ids)
+                for summary in summaries:
+                    summary.totals = found.get(summary.id)
+        return summaries
+
+    def spending_by(
+        self, group: UsageGroup, since: float | None = None
+    ) -> list[tuple[str, Spending]]:
+        """Tokens and cost of every stored reply (all branches) created at or after `since`
+        (epoch seconds), by model or by UTC day (`megachat usage`)."""
+        with self._lock, self._errors():
+            return messages.spending_by(self._conn, group, since)
 
     def count(self) -> int:
         """How many conversations are stored."""
@@ -387,8 +445,8 @@ class Store(Database):
         model: str | None = None,
     ) -> None:
         """Mark the reply complete / interrupted / cancelled / error, with its final content
-        (default: what the message holds), usage and stop reason. ConversationDeleted when the
-        reply is no longer there."""
+        (default: what the message holds), usage and stop reason, and msg.cost_usd.
+        ConversationDeleted when the reply is no longer there."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         if content is not None:
@@ -406,7 +464,7 @@ class Store(Database):
             stored, shas = attachments.dehydrate(conn, blocks)
             cur = conn.execute(
                 """UPDATE messages SET content = ?, text = ?, status = ?, usage = ?,
-                       stop_reason = ?, model = ? WHERE id = ?""",
+                       stop_reason = ?, model = ?, cost_usd = ? WHERE id = ?""",
                 (
                     messages.dumps(stored),
                     searchable_text(blocks),
@@ -414,6 +472,7 @@ class Store(Database):
                     None if msg.usage is None else messages.dumps(msg.usage),
                     msg.stop_reason,
                     msg.model,
+                    msg.cost_usd,
                     msg.id,
                 ),
             )

@@ -1,8 +1,10 @@
-"""Image attachments: stored once by sha256, referenced from the content blocks of messages.
+"""Attachments (images, PDFs, text documents): stored once by sha256, referenced from the content
+blocks of messages.
 
-A message's content is stored with each base64 image replaced by an `attachment` source (its
-sha256 and media type); reading puts the bytes back. The file name an image was attached under
-is kept per message (display only), never in the blocks.
+A message's content is stored with each base64 image or document (and each text document's text,
+as UTF-8) replaced by an `attachment` source (its sha256 and media type); reading puts the bytes
+back in the block's own shape. The file name an image was attached under is kept per message
+(display only), never in the blocks; a document carries its title in its block, as sent.
 """
 
 from __future__ import annotations
@@ -17,23 +19,38 @@ from collections.abc import Iterable
 from megachat.chat.conversation import ChatMessage
 from megachat.chat.images import data_size, sniff_media_type
 
+_ATTACHED = ("image", "document")  # the block types whose bytes are stored once
+
+
+def _stored_bytes(block: dict) -> tuple[bytes, str] | None:
+    """The bytes and media type an image or document block stores, or None to keep it inline."""
+    kind = block.get("type")
+    source = block.get("source")
+    if kind not in ("image", "document") or not isinstance(source, dict):
+        return None
+    if source.get("type") == "base64":
+        try:
+            data = base64.b64decode(source.get("data", ""), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        fallback = sniff_media_type(data) if kind == "image" else "application/pdf"
+        return data, source.get("media_type") or fallback or ""
+    if kind == "document" and source.get("type") == "text" and isinstance(source.get("data"), str):
+        return source["data"].encode("utf-8"), "text/plain"
+    return None
+
 
 def dehydrate(conn: sqlite3.Connection, content: list[dict]) -> tuple[list[dict], list[str]]:
-    """The blocks with base64 images replaced by attachment references (bytes stored once),
-    and the sha256 of each image referenced."""
+    """The blocks with images and documents replaced by attachment references (bytes stored
+    once), and the sha256 of each attachment referenced."""
     shas: list[str] = []
     out = []
     for block in content:
-        source = block.get("source") if block.get("type") == "image" else None
-        if isinstance(source, dict) and source.get("type") == "base64":
-            try:
-                data = base64.b64decode(source.get("data", ""), validate=True)
-            except (binascii.Error, ValueError):
-                out.append(block)
-                continue
+        stored = _stored_bytes(block)
+        if stored is not None:
+            data, media_type = stored
             sha = hashlib.sha256(data).hexdigest()
-            media_type = source.get("media_type") or sniff_media_type(data) or ""
-            size = data_size(data) or (None, None)
+            size = (data_size(data) if block.get("type") == "image" else None) or (None, None)
             conn.execute(
                 """INSERT OR IGNORE INTO attachments
                        (sha256, data, media_type, size, width, height, created_at)
@@ -97,12 +114,25 @@ def load_names(conn: sqlite3.Connection, conv_id: str, messages: dict[str, ChatM
             messages[msg_id].image_names[sha] = name
 
 
+def _rehydrated(block: dict, data: bytes, media_type: str) -> dict:
+    """The block with its bytes back: base64, or text for a text document."""
+    if block.get("type") == "document" and media_type == "text/plain":
+        text = data.decode("utf-8", errors="replace")
+        return {**block, "source": {"type": "text", "media_type": media_type, "data": text}}
+    source = {
+        "type": "base64",
+        "media_type": media_type,
+        "data": base64.b64encode(data).decode("ascii"),
+    }
+    return {**block, "source": source}
+
+
 def hydrate(conn: sqlite3.Connection, messages: list[ChatMessage]) -> None:
-    """Put the attachment bytes back into image blocks as base64."""
+    """Put the attachment bytes back into image and document blocks."""
     wanted: dict[str, None] = {}
     for msg in messages:
         for b in msg.content:
-            src = b.get("source") if b.get("type") == "image" else None
+            src = b.get("source") if b.get("type") in _ATTACHED else None
             if isinstance(src, dict) and src.get("type") == "attachment":
                 wanted[src["sha256"]] = None
     if not wanted:
@@ -120,19 +150,12 @@ def hydrate(conn: sqlite3.Connection, messages: list[ChatMessage]) -> None:
     for msg in messages:
         new_content = []
         for b in msg.content:
-            src = b.get("source") if b.get("type") == "image" else None
+            src = b.get("source") if b.get("type") in _ATTACHED else None
             if isinstance(src, dict) and src.get("type") == "attachment":
                 hit = found.get(src["sha256"])
                 if hit is None:
-                    b = {"type": "text", "text": "[image missing from the store]"}
+                    b = {"type": "text", "text": f"[{b.get('type')} missing from the store]"}
                 else:
-                    b = {
-                        **b,
-                        "source": {
-                            "type": "base64",
-                            "media_type": hit[1],
-                            "data": base64.b64encode(hit[0]).decode("ascii"),
-                        },
-                    }
+                    b = _rehydrated(b, *hit)
             new_content.append(b)
         msg.content = new_content

@@ -13,8 +13,11 @@ import itertools
 import json
 import sqlite3
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 from megachat.chat.conversation import STATUSES, ChatMessage, searchable_text
+from megachat.chat.migrations import user_version
 from megachat.chat.store import attachments
 from megachat.chat.store.errors import MessageNotFound, StoreError
 from megachat.redact import Secrets
@@ -22,6 +25,12 @@ from megachat.redact import Secrets
 FINAL_STATUSES = ("complete", "interrupted", "cancelled", "error")
 
 _COLUMNS = "id, role, content, status, usage, stop_reason, model, created_at"
+COST_FROM = 7  # the schema version that added messages.cost_usd
+
+
+def _cost_column(conn: sqlite3.Connection) -> str:
+    """messages.cost_usd, or NULL in an older file opened read-only (never migrated)."""
+    return "cost_usd" if user_version(conn) >= COST_FROM else "NULL"
 
 
 def dumps(obj: object) -> str:
@@ -51,9 +60,9 @@ def insert(
     stored, shas = attachments.dehydrate(conn, blocks)
     conn.execute(
         """INSERT INTO messages (id, conversation_id, position, role, content, text, status,
-               usage, stop_reason, model, created_at, parent_id, last_used)
+               usage, stop_reason, model, created_at, parent_id, last_used, cost_usd)
            VALUES (?, ?, (SELECT coalesce(max(position), -1) + 1 FROM messages
-                          WHERE conversation_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                          WHERE conversation_id = ?), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             msg.id,
             conv_id,
@@ -68,6 +77,7 @@ def insert(
             msg.created_at,
             msg.parent_id,
             last_used,
+            msg.cost_usd,
         ),
     )
     attachments.link(conn, msg, shas)
@@ -218,6 +228,7 @@ def _from_row(r: tuple) -> ChatMessage:
         model=r[6],
         created_at=r[7],
         parent_id=r[8],
+        cost_usd=r[10],
     )
 
 
@@ -227,11 +238,12 @@ def load(
     """Every message of the conversation in creation order (parents first, images as base64)
     and each one's last-used counter. `tree=False` reads a file older than schema v5 (read-only,
     never migrated) as the chain it is."""
+    cost = _cost_column(conn)
     if tree:
-        sql = f"""SELECT {_COLUMNS}, parent_id, last_used FROM messages
+        sql = f"""SELECT {_COLUMNS}, parent_id, last_used, {cost} FROM messages
                   WHERE conversation_id = ? ORDER BY position"""
     else:
-        sql = f"""SELECT {_COLUMNS}, NULL, 0 FROM messages
+        sql = f"""SELECT {_COLUMNS}, NULL, 0, {cost} FROM messages
                   WHERE conversation_id = ? ORDER BY position"""
     rows = conn.execute(sql, (conv_id,)).fetchall()
     messages = [_from_row(r) for r in rows]
@@ -242,3 +254,134 @@ def load(
     attachments.load_names(conn, conv_id, {m.id: m for m in messages})
     attachments.hydrate(conn, messages)
     return messages, used
+
+
+# -- what the replies used and cost ---------------------------------------------------------
+# Every stored reply that has a usage counts, on every branch (each was paid for); a reply with
+# no usage (failed before the API answered) used nothing known. Aggregates read only the usage
+# and cost_usd columns, never content, so `list --json` stays fast.
+
+_REPLIES = "{m}role = 'assistant' AND {m}usage IS NOT NULL AND json_valid({m}usage)"
+_SUMS = """count(*),
+    sum(coalesce(json_extract({m}usage, '$.input_tokens'), 0)),
+    sum(coalesce(json_extract({m}usage, '$.output_tokens'), 0)),
+    sum(coalesce(json_extract({m}usage, '$.cache_creation_input_tokens'), 0)),
+    sum(coalesce(json_extract({m}usage, '$.cache_read_input_tokens'), 0)),
+    total({cost}), count({cost})"""
+
+
+def _sums(conn: sqlite3.Connection, m: str = "") -> tuple[str, str]:
+    """The aggregate columns (see Spending.from_sums) and the reply filter, for messages
+    aliased as `m` ("m." or "")."""
+    cost = _cost_column(conn)
+    cost = cost if cost == "NULL" else m + cost
+    return _SUMS.format(m=m, cost=cost), _REPLIES.format(m=m)
+
+
+@dataclass(frozen=True, slots=True)
+class Spending:
+    """Tokens and cost of a set of replies. cost_usd sums the priced ones (None: none was);
+    `unpriced` replies (no prices for the model, or stored before prices) are not in it."""
+
+    replies: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    cost_usd: float | None = None
+    unpriced: int = 0
+
+    @classmethod
+    def from_sums(cls, row: tuple) -> Spending:
+        """From a row of _SUMS: count, four token sums, cost total, priced count."""
+        replies, inp, out, write, read, cost, priced = row
+        return cls(
+            int(replies),
+            int(inp or 0),
+            int(out or 0),
+            int(write or 0),
+            int(read or 0),
+            float(cost) if priced else None,
+            int(replies) - int(priced),
+        )
+
+    def __add__(self, other: Spending) -> Spending:
+        costs = [c for c in (self.cost_usd, other.cost_usd) if c is not None]
+        return Spending(
+            self.replies + other.replies,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.cache_read_tokens + other.cache_read_tokens,
+            sum(costs) if costs else None,
+            self.unpriced + other.unpriced,
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "replies": self.replies,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cost_usd": self.cost_usd,
+            "unpriced_replies": self.unpriced,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationTotals:
+    """What a conversation's stored replies used, for `list --json`: input and output tokens,
+    and the cost, None when one of them is unpriced (a partial sum would look exact)."""
+
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None
+
+
+def totals_by_conversation(
+    conn: sqlite3.Connection, conv_ids: list[str] | None = None
+) -> dict[str, ConversationTotals]:
+    """Each conversation's totals over its stored replies (every conversation when conv_ids is
+    None); one without a reply that has usage is absent. Two usage fields only: this runs
+    over every reply for a full list."""
+    cost = _cost_column(conn)
+    sql = f"""SELECT conversation_id,
+                  sum(coalesce(json_extract(usage, '$.input_tokens'), 0)),
+                  sum(coalesce(json_extract(usage, '$.output_tokens'), 0)),
+                  CASE WHEN count({cost}) = count(*) THEN total({cost}) END
+              FROM messages WHERE {_REPLIES.format(m="")} {{}} GROUP BY conversation_id"""
+    if conv_ids is None:
+        rows = conn.execute(sql.format("")).fetchall()
+    else:
+        rows = []
+        for i in range(0, len(conv_ids), 500):
+            chunk = conv_ids[i : i + 500]
+            where = f"AND conversation_id IN ({','.join('?' * len(chunk))})"
+            rows += conn.execute(sql.format(where), chunk).fetchall()
+    return {r[0]: ConversationTotals(int(r[1] or 0), int(r[2] or 0), r[3]) for r in rows}
+
+
+UsageGroup = Literal["model", "day"]
+
+_GROUP_KEYS: dict[UsageGroup, str] = {
+    # the model that answered, else the conversation's
+    "model": "coalesce(nullif(m.model, ''), nullif(c.model, ''), '?')",
+    "day": "date(m.created_at, 'unixepoch')",  # UTC
+}
+
+
+def spending_by(
+    conn: sqlite3.Connection, group: UsageGroup, since: float | None = None
+) -> list[tuple[str, Spending]]:
+    """Spending of every stored reply created at or after `since` (seconds since the epoch),
+    grouped by model (sorted by name) or by UTC day (oldest first)."""
+    sums, where = _sums(conn, "m.")
+    rows = conn.execute(
+        f"""SELECT {_GROUP_KEYS[group]} AS k, {sums}
+            FROM messages m JOIN conversations c ON c.id = m.conversation_id
+            WHERE {where} AND m.created_at >= ?
+            GROUP BY k ORDER BY k""",
+        (float("-inf") if since is None else since,),
+    ).fetchall()
+    return [(r[0], Spending.from_sums(r[1:])) for r in rows]

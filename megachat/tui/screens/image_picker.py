@@ -1,9 +1,11 @@
-"""Pick an image to attach: a folder tree of images, an editable path with completion, a preview
-(a real picture where the terminal has a graphics protocol, else half-blocks: see image_graphics).
+"""Pick a file to attach (an image, a PDF, a text file): a folder tree, an editable path with
+completion, a preview (a real picture where the terminal has a graphics protocol, else
+half-blocks: see image_graphics; a PDF's page count or a text file's first lines).
 
 Result: the chosen file as an absolute Path, or None when cancelled. The picker only checks that
-it is an existing regular file; whether it is an image the API accepts is decided by
-megachat.chat.images when the app attaches it, so there is exactly one place that judges images.
+it is an existing regular file; whether the API accepts it is decided by megachat.chat.documents
+when the app attaches it, so there is exactly one place that judges files. The tree shows every
+file that is not hidden: the kind comes from the content, so no name is filtered out.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rich.text import Text, TextType
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,7 +27,7 @@ from textual.widgets.tree import TreeNode
 
 from megachat.sanitize import clean
 from megachat.tui.widgets.image_graphics import Renderer
-from megachat.tui.widgets.image_preview import IMAGE_EXTENSIONS, ImagePreview, display_name
+from megachat.tui.widgets.image_preview import ImagePreview, display_name
 from megachat.tui.widgets.path_input import PathInput
 
 __all__ = ["ImagePickerScreen", "ImageTree", "display_path"]
@@ -46,16 +49,14 @@ def display_path(path: Path, cwd: Path | None = None) -> str:
 
 
 class ImageTree(DirectoryTree):
-    """A DirectoryTree showing only folders and image files, hidden entries left out."""
+    """A DirectoryTree of folders and files, hidden entries left out."""
 
     def __init__(self, path: str | Path, *, id: str | None = None) -> None:
         super().__init__(path, id=id)
 
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         for path in paths:
-            if path.name.startswith("."):
-                continue
-            if path.suffix.lower() in IMAGE_EXTENSIONS or self._safe_is_dir(path):
+            if not path.name.startswith("."):
                 yield path
 
     def reset_node(
@@ -73,7 +74,7 @@ class ImageTree(DirectoryTree):
 
 
 class ImagePickerScreen(ModalScreen[Path | None]):
-    """Choose an image file; dismisses with its absolute Path, or None on Esc.
+    """Choose a file to attach; dismisses with its absolute Path, or None on Esc.
 
     `renderer` None: previews draw as this process's terminal can (see image_graphics)."""
 
@@ -103,10 +104,10 @@ class ImagePickerScreen(ModalScreen[Path | None]):
             with Horizontal(id="picker-body"):
                 yield ImageTree(self.start_dir, id="picker-tree")
                 yield ImagePreview(renderer=self.renderer, id="picker-preview")
+                yield Static(Content(""), id="picker-document", markup=False)
             yield PathInput(
                 self._show(self.start_dir, folder=True),
-                extensions=IMAGE_EXTENSIONS,
-                placeholder="Path to an image",
+                placeholder="Path to a file",
                 id="picker-path",
             )
             with Horizontal(id="picker-footer"):
@@ -118,7 +119,7 @@ class ImagePickerScreen(ModalScreen[Path | None]):
                 yield Button("Cancel", id="picker-cancel", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#picker", Vertical).border_title = Content("Attach an image")
+        self.query_one("#picker", Vertical).border_title = Content("Attach a file")
         self.query_one(ImageTree).focus()
 
     # -- the tree -----------------------------------------------------------------------------
@@ -130,7 +131,7 @@ class ImagePickerScreen(ModalScreen[Path | None]):
             return
         path = entry.path
         is_folder = event.node.allow_expand
-        self.query_one(ImagePreview).show(self._absolute(path))
+        self._preview(self._absolute(path), is_file=not is_folder)
         path_input = self.query_one(PathInput)
         path_input.value = self._show(path, folder=is_folder)
         path_input.cursor_position = len(path_input.value)
@@ -147,7 +148,7 @@ class ImagePickerScreen(ModalScreen[Path | None]):
         event.stop()
         path = self._parse(event.value)
         if path is not None and path.is_file():
-            self.query_one(ImagePreview).show(path)
+            self._preview(path, is_file=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id != "picker-path":
@@ -172,7 +173,7 @@ class ImagePickerScreen(ModalScreen[Path | None]):
         value = self.query_one(PathInput).value
         path = self._parse(value)
         if path is None:
-            self._say("Type the path of an image file", error=True)
+            self._say("Type the path of a file", error=True)
             return
         if path.is_dir():
             self.query_one(ImageTree).path = path
@@ -189,6 +190,41 @@ class ImagePickerScreen(ModalScreen[Path | None]):
             self._say(f"{problem}: {display_name(path)}", error=True)
             return
         self.dismiss(path)
+
+    # -- the preview --------------------------------------------------------------------------
+
+    def _preview(self, path: Path, *, is_file: bool) -> None:
+        """An image's picture (ImagePreview), or a document's summary over it."""
+        self.query_one(ImagePreview).show(path)
+        if is_file:
+            self._summarise(path)
+        else:
+            self._show_document(path, None)
+
+    def on_image_preview_loaded(self, event: ImagePreview.Loaded) -> None:
+        """A picture was drawn: the file is an image, whatever the summary's worker says yet."""
+        if event.result.is_image and event.result.path == event.preview.path:
+            self._show_document(event.result.path, None)
+
+    @work(exclusive=True, group="document-preview", thread=True, exit_on_error=False)
+    def _summarise(self, path: Path) -> None:
+        from megachat.chat.documents import AttachmentError, document_preview
+
+        try:
+            summary, error = document_preview(path), False
+        except AttachmentError as exc:
+            summary, error = str(exc).removeprefix(f"{path}: "), True
+        self.app.call_from_thread(self._show_document, path, summary, error=error)
+
+    def _show_document(self, path: Path, summary: str | None, *, error: bool = False) -> None:
+        """Show `summary` in place of the picture (None: the picture, for an image or a folder)."""
+        if summary is not None and self.query_one(ImagePreview).path != path:
+            return  # the highlight moved on while the file was read
+        pane = self.query_one("#picker-document", Static)
+        pane.set_class(error, "-error")
+        text = f"{display_name(path)}: {summary}" if error else summary
+        pane.update(Content(clean(text or "")))
+        self.set_class(summary is not None, "-document")
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from megachat.sanitize import clean
 from megachat.tui.keymap import MAIN_KEYS, bindings
 from megachat.tui.screens.main_branches import BranchActions
 from megachat.tui.screens.main_commands import MainCommands
+from megachat.tui.screens.main_continue import ContinueActions
 from megachat.tui.screens.main_conversations import ConversationActions
 from megachat.tui.screens.main_images import ImageActions
 from megachat.tui.screens.main_links import LinkActions
@@ -82,6 +83,7 @@ def _prepare_requests() -> None:
 
 class MainScreen(
     BranchActions,
+    ContinueActions,
     ConversationActions,
     ScrollActions,
     SidebarActions,
@@ -195,6 +197,9 @@ class MainScreen(
                 store, self.mc_app.client, new_conversation=self._new_conversation
             )
             self.session.on_path_change = self.show_active_path
+            settings = self.mc_app.settings
+            self.session.model_overrides = settings.models  # what each model takes, priced
+            self.session.prompt_cache = settings.prompt_cache
             await self._open_initial()
         finally:
             self.ready.set()
@@ -230,6 +235,7 @@ class MainScreen(
         if self.view is not None:
             await self.view.load(conversation.messages, at=at)
         self.query_one(Sidebar).load(conversation)
+        self.update_model_limits()
         self._update_title()
         self._recount_history()
         self.sync_tools()
@@ -376,6 +382,7 @@ class MainScreen(
     async def _on_event(self, event: TurnEvent) -> None:
         """A stream event of the turn, shown."""
         from megachat.chat.outcomes import skipped_warning
+        from megachat.chat.prompt_cache import CacheDropped
         from megachat.chat.tool_events import ToolCallFinished, ToolCallStarted, ToolLoopStopped
         from megachat.chat.turn import ReplyEvent, ReplyFinished, ReplyStarted, ReplyText, Waiting
 
@@ -392,6 +399,9 @@ class MainScreen(
                     self._reply.apply_event(raw)
             case Waiting(notice=notice):
                 self.query_one(StatusLine).show(notice.describe(), warning=True)
+            case CacheDropped():
+                self.query_one(StatusLine).show(event.describe(), warning=True)
+                self.notify(event.describe(), severity="warning", markup=False)
             case ReplyFinished(message=message, skipped_events=skipped):
                 await self._finish_reply(message)
                 self._last_usage = message.usage or self._last_usage

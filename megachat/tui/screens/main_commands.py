@@ -143,10 +143,19 @@ class MainCommands(_Base):
         entries: list[tuple[str, str, Any]] = [
             ("Send message", "Send the prompt", self._send_from_palette),
             ("Cancel reply", "Stop the reply in progress, keep its text", self.action_cancel),
-            ("Attach image", "Pick an image to send with the next message", self.action_attach),
-            ("Remove attachments", "Drop the pending images", self.action_remove_attachments),
+            (
+                "Attach file",
+                "Pick an image, a PDF or a text file for the next message",
+                self.action_attach,
+            ),
+            ("Remove attachments", "Drop the pending attachments", self.action_remove_attachments),
             ("Regenerate reply", "Ask again for the last reply", self.action_regenerate),
             ("Retry", "Send again after an error", self.action_retry),
+            (
+                "Continue reply",
+                "Continue the last reply, cut at max_tokens",
+                self.continue_reply,
+            ),
             ("Edit last message", "Edit and resend your last message", self.action_edit_last),
             ("Conversations", "Open, rename or delete saved chats", self.action_conversations),
             ("New chat", "Start a new conversation", self.action_new_chat),

@@ -13,7 +13,9 @@ from megachat.tui.widgets.prompt_input import PromptInput
 from megachat.tui.widgets.sidebar import Sidebar
 
 if TYPE_CHECKING:
+    from megachat.chat.capabilities import ModelInfo
     from megachat.tui.screens.main import MainScreen
+    from megachat.tui.widgets.sidebar import Costs
 
     _Base = MainScreen
 else:
@@ -36,19 +38,65 @@ class SettingsActions(_Base):
             self._update_figures()
 
     def _update_figures(self) -> None:
+        from megachat.chat.documents import PreparedDocument, document_block
         from megachat.chat.tokens import context_warning, context_window, estimate_tokens
 
         conversation = self.conversation
         if conversation is None:
             return
         blocks: list[dict] = [{"type": "text", "text": self.query_one(PromptInput).text}]
-        for image in self.query_one(AttachmentsStrip).images:
-            blocks.append({"type": "image", "width": image.width, "height": image.height})
+        for item in self.query_one(AttachmentsStrip).images:
+            if isinstance(item, PreparedDocument):
+                if item.kind == "text":  # a PDF's tokens are not estimated (chat.tokens)
+                    blocks.append(document_block(item))
+            else:
+                blocks.append({"type": "image", "width": item.width, "height": item.height})
         draft = estimate_tokens(blocks)
         window = context_window(conversation.model, self._models)
         warning = context_warning(self._history_tokens + draft, conversation.max_tokens, window)
         self.query_one(Sidebar).set_figures(
-            draft_tokens=draft, usage=self._last_usage, warning=warning
+            draft_tokens=draft,
+            usage=self._last_usage,
+            warning=warning,
+            costs=self._costs(self._history_tokens + draft),
+        )
+
+    def _model_info(self) -> ModelInfo | None:
+        from megachat.chat.capabilities import model_info
+
+        conversation = self.conversation
+        if conversation is None:
+            return None
+        return model_info(conversation.model, self.mc_app.settings.models)
+
+    def _costs(self, request_tokens: int) -> Costs:
+        """The draft's estimated cost (the whole request it would send, at the input price),
+        the last reply's and the conversation's (every reply of every branch: each was paid)."""
+        from megachat.chat.cost import reply_cost
+        from megachat.tui.widgets.sidebar import Costs
+
+        conversation, info = self.conversation, self._model_info()
+        if conversation is None or info is None:
+            return Costs()
+        replies = [m for m in conversation.all_messages() if m.role == "assistant"]
+        priced = [m.cost_usd for m in replies if m.cost_usd is not None]
+        last = next((m for m in reversed(conversation.messages) if m.role == "assistant"), None)
+        return Costs(
+            draft=reply_cost({"input_tokens": request_tokens}, info.prices),
+            last_reply=last.cost_usd if last is not None else None,
+            conversation=sum(priced) if priced else None,
+        )
+
+    def update_model_limits(self) -> None:
+        """Grey out in the sidebar what the conversation's model cannot take (or not with
+        thinking on); an unknown model is offered everything."""
+        conversation, info = self.conversation, self._model_info()
+        if conversation is None or info is None:
+            return
+        self.query_one(Sidebar).set_model_limits(
+            prefill=info.prefill,
+            thinking=info.thinking if info.known else "any",
+            thinking_on=conversation.thinking is not None,
         )
 
     @work(group="models", exclusive=True, exit_on_error=False)
@@ -85,6 +133,8 @@ class SettingsActions(_Base):
             setattr(conversation, event.setting, event.value)
             self._save_settings()
             self._update_figures()
+            if event.setting in ("model", "thinking"):
+                self.update_model_limits()
 
     def _apply_sidebar(self) -> None:
         """Take the sidebar's values for the next turn; ValueError when one is invalid."""
@@ -94,6 +144,10 @@ class SettingsActions(_Base):
         conversation.max_tokens = sidebar.max_tokens()
         conversation.system = sidebar.system
         conversation.model = sidebar.model or conversation.model
+        conversation.thinking = sidebar.thinking  # type: ignore[assignment]
+        conversation.effort = sidebar.effort
+        conversation.stop_sequences = sidebar.stop_sequences
+        conversation.top_p, conversation.top_k = sidebar.sampling()
 
     def _save_settings(self) -> None:
         """Save the conversation's settings, once it is in the store (new chats: on first send)."""

@@ -1,6 +1,7 @@
-"""The strip of images waiting to go out with the next message.
+"""The strip of attachments (images, PDFs, text files) waiting to go out with the next message.
 
-Each pending image shows its file name, size and dimensions. The strip is focusable: left/right
+Each pending image shows its file name, size and dimensions; a document its kind, name, pages
+and size ("[PDF: report.pdf, 12 pages, 1.2 MB]"). The strip is focusable: left/right
 pick one, delete/backspace removes it. It hides itself while empty. File names are untrusted
 (a file may be called `[bold].png`), so they are sanitized and shown as `Content`, never markup.
 
@@ -41,6 +42,18 @@ def human_size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
+def describe_attachment(item: Any) -> str:
+    """One line for a pending image or document."""
+    from megachat.chat.documents import PreparedDocument, describe_document
+
+    if isinstance(item, PreparedDocument):
+        name = clean(item.title)
+        if len(name) > 60:
+            name = name[:59] + "…"
+        return f"[{describe_document(item.kind, name, len(item.data), item.pages)}]"
+    return describe_image(item)
+
+
 def describe_image(image: Any) -> str:
     """One line: name, size sent, dimensions, and whether it was downscaled."""
     name = clean(PurePath(str(getattr(image, "name", "image"))).name or "image")
@@ -57,7 +70,7 @@ def describe_image(image: Any) -> str:
 
 
 class AttachmentsStrip(Widget, can_focus=True):
-    """Pending images; posts `Changed` whenever the list changes."""
+    """Pending attachments; posts `Changed` whenever the list changes."""
 
     BINDINGS = [
         *bindings(ATTACHMENT_KEYS),
@@ -162,7 +175,11 @@ class AttachmentsStrip(Widget, can_focus=True):
         return self._images[min(self.cursor, len(self._images) - 1)] if self._images else None
 
     def _show_thumbnail(self) -> None:
+        from megachat.chat.documents import PreparedDocument
+
         image = self._current()
+        if isinstance(image, PreparedDocument):
+            image = None  # a document: no picture to draw
         if image is None:
             if self._thumbnail is not None:
                 self.thumbnail = None
@@ -202,7 +219,7 @@ class AttachmentsStrip(Widget, can_focus=True):
         indent = Content(" " * (THUMBNAIL_WIDTH + 1) if self._thumbnail is not None else "")
         lines = []
         for index, image in enumerate(self._images):
-            line = Content(f"📎 {describe_image(image)}")
+            line = Content(f"📎 {describe_attachment(image)}")
             if self.has_focus and index == self.cursor:
                 line = line.stylize("reverse")
             lines.append(indent + line)

@@ -30,6 +30,7 @@ from textual.widgets import Collapsible, Static
 
 from megachat.api.events import BlockStart, BlockStop, InputJsonDelta, StreamEvent, ThinkingDelta
 from megachat.chat.conversation import text_of, tool_label
+from megachat.chat.documents import describe_document_block
 from megachat.chat.tokens import format_usage
 from megachat.sanitize import clean
 from megachat.tui.keymap import MESSAGE_KEYS, bindings
@@ -67,6 +68,20 @@ STATUS_BADGES = {
     "error": "✖ error: the reply failed, the partial reply is kept",
     "streaming": "… not finished (the reply was still streaming when it was saved)",
 }
+
+
+def stop_badge(message: ChatMessage, app: Any = None) -> str | None:
+    """The line under a complete reply that did not simply end (cut at max_tokens, a stop
+    sequence, a refusal, pause_turn); a cut one names the key that continues it, as bound."""
+    from megachat.chat.outcomes import stop_note
+    from megachat.tui.keymap import shown_keys
+
+    if message.role != "assistant" or getattr(message, "status", "complete") != "complete":
+        return None
+    keys = shown_keys("continue_reply", getattr(app, "keymap_overrides", None))
+    hint = f"{keys[0]} continues" if keys else ""
+    sequence = getattr(message, "stop_sequence", None)
+    return stop_note(getattr(message, "stop_reason", None), sequence, continue_hint=hint)
 
 
 def _image_name(message: ChatMessage | None, block: dict) -> str | None:
@@ -135,8 +150,7 @@ def _section_for(
     if kind == "tool_result":
         return ToolResultSection(block, result_tool_name(tool_names, block))
     if kind == "document":
-        title = block.get("title") or (block.get("source") or {}).get("media_type") or ""
-        return _line(f"[document: {title}]", "image-line")
+        return _line(f"[{describe_document_block(block)}]", "image-line")
     return _line(f"[{kind} block]", "other-block")
 
 
@@ -267,6 +281,8 @@ class MessageWidget(Vertical, can_focus=True):
         classes = f"message -{role}"
         if message.is_tool_results():
             classes += " -tool-results"
+        if message.is_continue_request():
+            classes += " -continue-request"  # megachat asked for the rest of a cut reply: dimmed
         super().__init__(id=id, classes=classes)
         self.message = message
         self.branch = branch
@@ -276,6 +292,7 @@ class MessageWidget(Vertical, can_focus=True):
             _header_content(message, branch=branch), classes="message-header", markup=False
         )
         self._badge: Static | None = None
+        self._stop: Static | None = None  # how the reply ended (stop_badge)
         self._unanswered: Static | None = None
         self._typing_away = False  # keys go on to the prompt (on_key)
 
@@ -358,6 +375,10 @@ class MessageWidget(Vertical, can_focus=True):
         if status in STATUS_BADGES:
             self._badge = self._make_badge(status)
             yield self._badge
+        note = stop_badge(self.message, self.app)
+        if note:
+            self._stop = Static(Content(clean(note)), classes="status-badge -stop", markup=False)
+            yield self._stop
 
     def _make_badge(self, status: str) -> Static:
         self.add_class(f"-status-{status}")
@@ -638,6 +659,10 @@ class ReplyWidget(MessageWidget):
         if status in STATUS_BADGES and status != "streaming" and self._badge is None:
             self._badge = self._make_badge(status)
             await self.mount(self._badge)
+        note = stop_badge(message, self.app)
+        if note and self._stop is None:
+            self._stop = Static(Content(clean(note)), classes="status-badge -stop", markup=False)
+            await self.mount(self._stop)
 
 
 def _kind_of(block: dict) -> str:

@@ -4,9 +4,9 @@ Textual's TextArea inserts a newline on Enter in its key handler, so this widget
 own bindings (with the user's keymap applied) before that handler. Priority bindings would not
 do: they run as soon as the key reaches the app, ahead of characters still queued for the
 widget, so text pasted or typed fast and followed by Enter was sent before it was inserted.
-A paste (or a file dragged onto the terminal, which pastes its path) that is just the path of an
-image file is reported as `ImagePathPasted` instead of being inserted, so the screen can offer
-to attach it.
+A paste (or a file dragged onto the terminal, which pastes its path) that is just the path of a
+file to attach (an image, a PDF, a text file) is reported as `ImagePathPasted` instead of being
+inserted, so the screen can offer to attach it.
 
 Enter takes the text out of the prompt in the same step as it posts `Submitted`, so keys typed
 right after Enter (in one burst) land in an empty prompt instead of being wiped with the sent
@@ -31,11 +31,18 @@ from textual.message import Message
 from megachat.tui.keymap import PROMPT_KEYS, bindings
 from megachat.tui.widgets.unicode_text_area import UnicodeTextArea
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
+# A pasted or typed path is offered as an attachment when its suffix is one of these (what kind of
+# file it is, megachat.chat.documents reads from the content when it is attached).
+ATTACHABLE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".txt", ".md", ".markdown", ".rst"}
+    | {".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".toml", ".xml", ".html", ".log"}
+    | {".py", ".js", ".ts", ".go", ".rs", ".c", ".h", ".cpp", ".java", ".rb", ".sh", ".sql"}
+)
 
 
-def image_path_from_text(text: str) -> Path | None:
-    """The image file `text` names (plain, quoted, backslash-escaped or file:// URL), if any."""
+def attachable_path_from_text(text: str) -> Path | None:
+    """The file `text` names (plain, quoted, backslash-escaped or file:// URL), if it is one to
+    offer as an attachment (an image, a PDF, a text or code file, by ATTACHABLE_SUFFIXES)."""
     candidate = text.strip()
     if not candidate or "\n" in candidate or len(candidate) > 4096:
         return None
@@ -52,7 +59,7 @@ def image_path_from_text(text: str) -> Path | None:
         return None
     try:
         path = Path(candidate).expanduser()
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        if path.suffix.lower() not in ATTACHABLE_SUFFIXES or not path.is_file():
             return None
     except (OSError, ValueError):
         return None
@@ -96,7 +103,7 @@ class PromptInput(UnicodeTextArea):
             return self.prompt
 
     class ImagePathPasted(Message):
-        """A paste that is the path of an existing image file; the text was not inserted."""
+        """A paste that is the path of an existing file to attach; the text was not inserted."""
 
         def __init__(self, prompt: PromptInput, path: Path, text: str) -> None:
             super().__init__()
@@ -185,7 +192,7 @@ class PromptInput(UnicodeTextArea):
 
     async def _on_paste(self, event: events.Paste) -> None:
         if not self.read_only:
-            path = image_path_from_text(event.text)
+            path = attachable_path_from_text(event.text)
             if path is not None:
                 event.stop()
                 event.prevent_default()

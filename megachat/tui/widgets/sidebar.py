@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     from megachat.tui.widgets.tool_servers import ServerRow
 
 MAX_TOKENS_LIMIT = MAX_MAX_TOKENS  # the `max_tokens` setting's own limit
+_NOT_FOR_MODEL = {
+    "#prefill": "This model (or thinking) does not take a prefill: sending would be refused",
+    "#temperature": "Not with thinking: the API refuses temperature while thinking is on",
+    "#top-k": "Not with thinking: the API refuses top_k while thinking is on",
+    "#thinking": "This model does not think",
+}
 
 
 def _temperature_ok(text: str) -> bool:
@@ -55,19 +61,97 @@ def _max_tokens_text(max_tokens: int | None) -> str:
     return "" if max_tokens is None else str(max_tokens)
 
 
-def _figures_text(draft_tokens: int, usage: dict | None) -> str:
-    """The figures line: the draft's estimate, then the last reply's usage when known."""
-    lines = [f"Draft ≈ {draft_tokens:,} tokens"]
+def _dollars(value: float) -> str:
+    """$0.0123 below a dollar (a reply often costs a fraction of a cent), else $1.23."""
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+@dataclass(frozen=True)
+class Costs:
+    """What the figures line shows in dollars; None: unknown (no prices for the model)."""
+
+    draft: float | None = None
+    draft_exact: bool = False  # counted by the server (count_tokens), not estimated
+    last_reply: float | None = None
+    conversation: float | None = None
+
+
+def _figures_text(draft_tokens: int, usage: dict | None, costs: Costs | None = None) -> str:
+    """The figures lines: the draft's estimate, then the last reply's usage, then costs."""
+    costs = costs or Costs()
+    mark = "" if costs.draft_exact else "≈ "
+    lines = [f"Draft {mark}{draft_tokens:,} tokens"]
+    if costs.draft is not None and draft_tokens:  # the request it would send, input price
+        lines.append(f"Sending it: {mark}{_dollars(costs.draft)} in")
     if usage:
         from megachat.chat.tokens import format_usage  # chat.images with it: not in frame one
 
         figures = format_usage(usage)
         if figures:
             lines.append(f"Last reply: {figures}")
+    if costs.last_reply is not None:
+        lines.append(f"Last reply cost: {_dollars(costs.last_reply)}")
+    if costs.conversation is not None:
+        lines.append(f"This chat so far: {_dollars(costs.conversation)}")
     return "\n".join(lines)
 
 
-Setting = Literal["model", "temperature", "max_tokens", "system", "prefill"]
+# The thinking choices: off, adaptive, or a budget of tokens (the API's minimum is 1,024).
+THINKING_BUDGETS = (1024, 2048, 4096, 8192, 16384, 32768)
+EFFORTS = ("low", "medium", "high")
+ThinkingStyle = Literal["budget", "adaptive", "none", "any"]
+
+
+def _thinking_options(style: ThinkingStyle, current: int | str | None) -> list[tuple[str, str]]:
+    """The Thinking select's (label, value) options for a model's thinking style."""
+    options = [("Off", "off")]
+    if style in ("adaptive", "any"):
+        options.append(("Adaptive", "adaptive"))
+    if style in ("budget", "any"):
+        budgets = list(THINKING_BUDGETS)
+        if isinstance(current, int) and current not in budgets:
+            budgets = sorted([*budgets, current])  # a budget set by `ask` stays choosable
+        options += [(f"Budget {n:,} tokens", str(n)) for n in budgets]
+    return options
+
+
+def _thinking_value(text: str) -> int | str | None:
+    return None if text == "off" else "adaptive" if text == "adaptive" else int(text)
+
+
+def _number_or_none(text: str, kind: type[int] | type[float]) -> int | float | None:
+    text = text.strip()
+    return kind(text) if text else None
+
+
+def _top_p_ok(text: str) -> bool:
+    try:
+        value = _number_or_none(text, float)
+    except ValueError:
+        return False
+    return value is None or 0 <= value <= 1
+
+
+def _top_k_ok(text: str) -> bool:
+    try:
+        value = _number_or_none(text, int)
+    except ValueError:
+        return False
+    return value is None or value >= 1
+
+
+Setting = Literal[
+    "model",
+    "temperature",
+    "max_tokens",
+    "system",
+    "prefill",
+    "thinking",
+    "effort",
+    "stop_sequences",
+    "top_p",
+    "top_k",
+]
 
 
 class Sidebar(VerticalScroll):
@@ -101,9 +185,21 @@ class Sidebar(VerticalScroll):
     Sidebar #system {
         height: 8;
     }
+    Sidebar #stop-sequences {
+        height: 4;
+    }
+    Sidebar #advanced-label {
+        color: $text;
+        text-style: bold;
+        margin-top: 2;
+    }
+    Sidebar .-not-for-model {
+        opacity: 50%;
+    }
     Sidebar #figures {
         margin-top: 1;
         color: $text-muted;
+        min-height: 5;  /* the lines that fill in after start-up move nothing below them */
     }
     Sidebar #warning {
         color: $warning;
@@ -129,6 +225,7 @@ class Sidebar(VerticalScroll):
         `tool_servers`: the configured MCP servers (none: no tools section)."""
         super().__init__(id=id)
         self._tool_servers = list(tool_servers)
+        self._thinking_style: ThinkingStyle = "any"
         self._initial_model = model
         self._models: list[str] = [model] if model else []
         self._initial_temperature = temperature
@@ -161,6 +258,23 @@ class Sidebar(VerticalScroll):
             validators=[Integer(minimum=1, maximum=MAX_TOKENS_LIMIT)],
             compact=True,
         )
+        yield Label("Thinking")
+        yield Select(
+            _thinking_options("any", None),
+            id="thinking",
+            allow_blank=False,
+            value="off",
+            compact=True,
+        )
+        yield Label("Effort (adaptive thinking)")
+        yield Select(
+            [("Default", "default"), *((e.capitalize(), e) for e in EFFORTS)],
+            id="effort",
+            allow_blank=False,
+            value="default",
+            compact=True,
+            disabled=True,
+        )
         yield Label("Prefill")
         yield Input(placeholder="the reply starts with…", id="prefill", compact=True)
         yield Label("System prompt")
@@ -174,6 +288,32 @@ class Sidebar(VerticalScroll):
         )
         yield Static(Content(_figures_text(0, None)), id="figures", markup=False)
         yield Static("", id="warning", markup=False)
+        yield Label("Advanced sampling", id="advanced-label")
+        yield Label("Stop sequences (one per line)")
+        yield UnicodeTextArea(
+            "",
+            id="stop-sequences",
+            soft_wrap=True,
+            tab_behavior="focus",
+            placeholder="none",
+            highlight_cursor_line=False,
+        )
+        yield Label("Top p (0–1)")
+        yield Input(
+            placeholder="default",
+            id="top-p",
+            validators=[Function(_top_p_ok, "top_p must be a number from 0 to 1")],
+            valid_empty=True,
+            compact=True,
+        )
+        yield Label("Top k")
+        yield Input(
+            placeholder="default",
+            id="top-k",
+            validators=[Function(_top_k_ok, "top_k must be a whole number >= 1")],
+            valid_empty=True,
+            compact=True,
+        )
         if self._tool_servers:  # its module only when there is something to show
             from megachat.tui.widgets.tool_servers import ToolServersPanel
 
@@ -204,6 +344,32 @@ class Sidebar(VerticalScroll):
     @property
     def prefill(self) -> str:
         return self.query_one("#prefill", Input).value
+
+    @property
+    def thinking(self) -> int | str | None:
+        """None (off), "adaptive" or a budget of tokens."""
+        return _thinking_value(str(self.query_one("#thinking", Select).value))
+
+    @property
+    def effort(self) -> str | None:
+        value = self.query_one("#effort", Select).value
+        return None if value in ("default", Select.NULL) else str(value)
+
+    @property
+    def stop_sequences(self) -> list[str]:
+        """The stop sequences, one per line (blank lines left out)."""
+        text = self.query_one("#stop-sequences", TextArea).text
+        return [line for line in text.split("\n") if line.strip()]
+
+    def sampling(self) -> tuple[float | None, int | None]:
+        """(top_p, top_k) to send; None when blank. ValueError when one is invalid."""
+        top_p = self.query_one("#top-p", Input).value
+        top_k = self.query_one("#top-k", Input).value
+        if not _top_p_ok(top_p):
+            raise ValueError("Top p must be a number from 0 to 1")
+        if not _top_k_ok(top_k):
+            raise ValueError("Top k must be a whole number of at least 1")
+        return _number_or_none(top_p, float), _number_or_none(top_k, int)  # type: ignore[return-value]
 
     @property
     def system(self) -> str:
@@ -240,6 +406,39 @@ class Sidebar(VerticalScroll):
         event.stop()
         self.post_message(self.Changed(self, "prefill", event.value))
 
+    @on(Select.Changed, "#thinking")
+    def _thinking_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is Select.NULL:
+            return
+        value = _thinking_value(str(event.value))
+        self.query_one("#effort", Select).disabled = value != "adaptive"
+        self.post_message(self.Changed(self, "thinking", value))
+
+    @on(Select.Changed, "#effort")
+    def _effort_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value is not Select.NULL:
+            value = None if event.value == "default" else str(event.value)
+            self.post_message(self.Changed(self, "effort", value))
+
+    @on(TextArea.Changed, "#stop-sequences")
+    def _stop_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self.post_message(self.Changed(self, "stop_sequences", self.stop_sequences))
+
+    @on(Input.Changed, "#top-p")
+    def _top_p_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if _top_p_ok(event.value):
+            self.post_message(self.Changed(self, "top_p", _number_or_none(event.value, float)))
+
+    @on(Input.Changed, "#top-k")
+    def _top_k_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if _top_k_ok(event.value):
+            self.post_message(self.Changed(self, "top_k", _number_or_none(event.value, int)))
+
     @on(TextArea.Changed, "#system")
     def _system_changed(self, event: TextArea.Changed) -> None:
         event.stop()
@@ -273,13 +472,56 @@ class Sidebar(VerticalScroll):
         temperature_input = self.query_one("#temperature", Input)
         max_input = self.query_one("#max-tokens", Input)
         system_area = self.query_one("#system", TextArea)
-        with self.prevent(Input.Changed, TextArea.Changed):
+        thinking = getattr(conversation, "thinking", None)
+        effort = getattr(conversation, "effort", None)
+        stops = "\n".join(getattr(conversation, "stop_sequences", None) or [])
+        top_p, top_k = getattr(conversation, "top_p", None), getattr(conversation, "top_k", None)
+        with self.prevent(Input.Changed, TextArea.Changed, Select.Changed):
             temperature_input.value = _temperature_text(temperature)
             max_input.value = _max_tokens_text(max_tokens)
             if system_area.text != system:
                 system_area.load_text(system)
             if prefill is not None:
                 self.query_one("#prefill", Input).value = prefill
+            self._show_thinking(thinking)
+            self.query_one("#effort", Select).value = effort or "default"
+            stop_area = self.query_one("#stop-sequences", TextArea)
+            if stop_area.text != stops:
+                stop_area.load_text(stops)
+            self.query_one("#top-p", Input).value = "" if top_p is None else f"{top_p:g}"
+            self.query_one("#top-k", Input).value = "" if top_k is None else str(top_k)
+        self.query_one("#effort", Select).disabled = thinking != "adaptive"
+
+    def _show_thinking(
+        self, thinking: int | str | None, style: ThinkingStyle | None = None
+    ) -> None:
+        """Offer the thinking choices of the model's style, showing `thinking`."""
+        select = self.query_one("#thinking", Select)
+        self._thinking_style = style or self._thinking_style
+        select.set_options(_thinking_options(self._thinking_style, thinking))
+        value = "off" if thinking is None else str(thinking)
+        select.value = value if any(v == value for _, v in select._options) else "off"
+
+    def set_model_limits(
+        self, *, prefill: bool, thinking: ThinkingStyle, thinking_on: bool
+    ) -> None:
+        """Grey out what the model cannot take (or cannot take with thinking on): the prefill
+        (a model without it, or with thinking), temperature and top k (with thinking), and
+        offer only the thinking forms it knows. Sending checks the same rules again."""
+        no_prefill = not prefill or thinking_on
+        for selector, off in (
+            ("#prefill", no_prefill),
+            ("#temperature", thinking_on),
+            ("#top-k", thinking_on),
+            ("#thinking", thinking == "none"),
+        ):
+            widget = self.query_one(selector)
+            widget.set_class(off, "-not-for-model")
+            widget.tooltip = _NOT_FOR_MODEL.get(selector) if off else None
+        current = _thinking_value(str(self.query_one("#thinking", Select).value))
+        if thinking != self._thinking_style:
+            with self.prevent(Select.Changed):
+                self._show_thinking(current, thinking)
 
     def set_models(self, models: Iterable[str], *, current: str | None = None) -> None:
         """Fill the model list (the current model is always kept in it)."""
@@ -308,9 +550,15 @@ class Sidebar(VerticalScroll):
             self.mount(ToolServersPanel(rows, id="tool-servers"))
 
     def set_figures(
-        self, *, draft_tokens: int, usage: dict | None, warning: str | None = None
+        self,
+        *,
+        draft_tokens: int,
+        usage: dict | None,
+        warning: str | None = None,
+        costs: Costs | None = None,
     ) -> None:
-        self.query_one("#figures", Static).update(Content(_figures_text(draft_tokens, usage)))
+        text = _figures_text(draft_tokens, usage, costs)
+        self.query_one("#figures", Static).update(Content(text))
         warning_widget = self.query_one("#warning", Static)
         warning_widget.update(Content(clean(warning or "")))
         warning_widget.set_class(bool(warning), "-visible")
