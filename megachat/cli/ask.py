@@ -284,9 +284,9 @@ def _apply_request_options(conv: Conversation, args: argparse.Namespace) -> None
     if args.stop:
         conv.stop_sequences = list(args.stop)
     if args.top_p is not None:
-        conv.top_p = args.top_p
+        conv.top_p = None if args.top_p == "off" else args.top_p
     if args.top_k is not None:
-        conv.top_k = args.top_k
+        conv.top_k = None if args.top_k == "off" else args.top_k
 
 
 def _check_options(conv: Conversation) -> None:

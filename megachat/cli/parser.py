@@ -87,6 +87,16 @@ def thinking(text: str) -> int | str:
     return budget
 
 
+def probability_or_off(text: str) -> float | str:
+    """A number from 0 to 1 inclusive (top_p), or off (a -c conversation's is dropped)."""
+    return "off" if text == "off" else probability(text)
+
+
+def count_or_off(text: str) -> int | str:
+    """A positive integer (top_k), or off (a -c conversation's is dropped)."""
+    return "off" if text == "off" else positive_int(text)
+
+
 def probability(text: str) -> float:
     """A number from 0 to 1 inclusive (top_p)."""
     try:
@@ -299,8 +309,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="stop the reply where it would write TEXT; repeatable",
     )
-    ask.add_argument("--top-p", type=probability, metavar="X", help="nucleus sampling, 0 to 1")
-    ask.add_argument("--top-k", type=positive_int, metavar="N", help="sample from the top N tokens")
+    ask.add_argument(
+        "--top-p",
+        type=probability_or_off,
+        metavar="X|off",
+        help="nucleus sampling, 0 to 1; off drops it; kept by the conversation",
+    )
+    ask.add_argument(
+        "--top-k",
+        type=count_or_off,
+        metavar="N|off",
+        help="sample from the top N tokens; off drops it; kept by the conversation",
+    )
     where = ask.add_mutually_exclusive_group()
     where.add_argument(
         "-c",

@@ -115,3 +115,54 @@ async def test_a_server_refusing_prompt_caching_is_said_once_and_the_reply_comes
             f"(remembered for {fake_server.base_url})"
         ]
         assert "second" in main.view.messages[-1].text()
+
+
+async def test_the_draft_is_counted_exactly_where_the_server_counts_tokens(
+    settings: Settings, fake_server: FakeServer
+) -> None:
+    from tests.fakeserver import COUNT_TOKENS_PATH, Reply
+    from tests.tui.conftest import type_text
+
+    fake_server.enqueue(Reply(json={"input_tokens": 1234}, path=COUNT_TOKENS_PATH))
+    app = _app(
+        settings,
+        model="priced-model",
+        models={"priced-model": {"prices": {"input": 3.0, "output": 15.0}}},
+        system_prompt="Be terse.",
+    )
+    async with app.run_test(size=(120, 60)) as pilot:
+        main = await ready(pilot)
+        await type_text(pilot, "count me")
+        assert "Sending it: ≈ $" in _figures(main)  # estimated until counted
+        main.count_draft()  # what the pause after typing starts
+        await settle(pilot)
+        # 1,234 x $3 per million, counted by the server: no "≈"
+        assert "Sending it: 1,234 tokens, $0.0037 in" in _figures(main)
+        (counted,) = fake_server.requests_to(COUNT_TOKENS_PATH)
+        assert counted.json["system"] == "Be terse."
+        assert counted.json["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "count me"}]}
+        ]
+        await type_text(pilot, "!")  # another draft: estimated again until counted
+        assert "Sending it: ≈ $" in _figures(main)
+
+
+async def test_a_server_without_count_tokens_is_asked_once(
+    settings: Settings, fake_server: FakeServer
+) -> None:
+    from tests.fakeserver import COUNT_TOKENS_PATH
+    from tests.tui.conftest import type_text
+
+    app = _app(
+        settings,
+        model="priced-model",
+        models={"priced-model": {"prices": {"input": 3.0, "output": 15.0}}},
+    )
+    async with app.run_test(size=(120, 60)) as pilot:
+        main = await ready(pilot)
+        for text in ("one", " two"):
+            await type_text(pilot, text)
+            main.count_draft()
+            await settle(pilot)
+            assert "Sending it: ≈ $" in _figures(main)
+        assert len(fake_server.requests_to(COUNT_TOKENS_PATH)) == 1  # 404: not asked again

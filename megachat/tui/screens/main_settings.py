@@ -12,7 +12,11 @@ from megachat.tui.widgets.attachments import AttachmentsStrip
 from megachat.tui.widgets.prompt_input import PromptInput
 from megachat.tui.widgets.sidebar import Sidebar
 
+COUNT_DELAY = 0.6  # seconds of no typing before the draft is counted by the server
+
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from megachat.chat.capabilities import ModelInfo
     from megachat.tui.screens.main import MainScreen
     from megachat.tui.widgets.sidebar import Costs
@@ -27,6 +31,9 @@ class SettingsActions(_Base):
 
     _models: list[Any]
     _history_tokens: int
+    _count_timer: Timer | None = None
+    # ((model, draft text, path length) counted, its input tokens): the last exact count
+    _exact_count: tuple[tuple[str, str, int] | None, int | None] = (None, None)
 
     # -- figures --------------------------------------------------------------------------------
 
@@ -60,6 +67,47 @@ class SettingsActions(_Base):
             warning=warning,
             costs=self._costs(self._history_tokens + draft),
         )
+        self._count_later()
+
+    # -- the exact count (count_tokens), where the server serves it ----------------------------
+
+    def _count_later(self) -> None:
+        """Count the request exactly once typing pauses (not on every key: each is a request)."""
+        if self._count_timer is not None:
+            self._count_timer.stop()
+        self._count_timer = self.set_timer(COUNT_DELAY, self.count_draft)
+
+    def count_draft(self) -> None:
+        """Ask the server for the input tokens of the request the draft would send; the figures
+        then show them without "≈". Not for a draft with attachments (counted as estimated)."""
+        conversation, text = self.conversation, self.query_one(PromptInput).text
+        if (
+            conversation is None
+            or not text.strip()
+            or self.query_one(AttachmentsStrip).images
+            or not self.mc_app.has_api_key
+            or self._exact_count[0] == (conversation.model, text, len(conversation.messages))
+        ):
+            return
+        tool_use = self.session.tool_use if self.session is not None else None
+        tools = tool_use.toolbox.definitions() if tool_use is not None else None
+        request = conversation.build_request(stream=False, tools=tools or None)
+        messages = request["messages"]
+        turn = {"type": "text", "text": text}
+        if messages and messages[-1]["role"] == "user":
+            messages[-1]["content"].append(turn)
+        else:
+            messages.append({"role": "user", "content": [turn]})
+        self._count_exactly(request, (conversation.model, text, len(conversation.messages)))
+
+    @work(group="count-tokens", exclusive=True, exit_on_error=False)
+    async def _count_exactly(self, request: dict, key: tuple[str, str, int]) -> None:
+        from megachat.chat.tokens import count_input_tokens
+
+        tokens, exact = await count_input_tokens(self.mc_app.client(), request)
+        if exact:
+            self._exact_count = (key, tokens)
+            self._update_figures()
 
     def _model_info(self) -> ModelInfo | None:
         from megachat.chat.capabilities import model_info
@@ -72,7 +120,7 @@ class SettingsActions(_Base):
     def _costs(self, request_tokens: int) -> Costs:
         """The draft's estimated cost (the whole request it would send, at the input price),
         the last reply's and the conversation's (every reply of every branch: each was paid)."""
-        from megachat.chat.cost import reply_cost
+        from megachat.chat.cost import estimate_cost
         from megachat.tui.widgets.sidebar import Costs
 
         conversation, info = self.conversation, self._model_info()
@@ -81,8 +129,15 @@ class SettingsActions(_Base):
         replies = [m for m in conversation.all_messages() if m.role == "assistant"]
         priced = [m.cost_usd for m in replies if m.cost_usd is not None]
         last = next((m for m in reversed(conversation.messages) if m.role == "assistant"), None)
+        key, counted = self._exact_count
+        text = self.query_one(PromptInput).text
+        exact = key == (conversation.model, text, len(conversation.messages))
+        if exact and counted is not None:
+            request_tokens = counted
         return Costs(
-            draft=reply_cost({"input_tokens": request_tokens}, info.prices),
+            draft=estimate_cost(request_tokens, info.prices),
+            draft_exact=exact,
+            request_tokens=request_tokens,
             last_reply=last.cost_usd if last is not None else None,
             conversation=sum(priced) if priced else None,
         )

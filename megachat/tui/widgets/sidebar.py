@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.validation import Function, Integer
@@ -29,6 +29,8 @@ from megachat.sanitize import clean
 from megachat.tui.widgets.unicode_text_area import UnicodeTextArea
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from megachat.tui.widgets.tool_servers import ServerRow
 
 MAX_TOKENS_LIMIT = MAX_MAX_TOKENS  # the `max_tokens` setting's own limit
@@ -70,8 +72,9 @@ def _dollars(value: float) -> str:
 class Costs:
     """What the figures line shows in dollars; None: unknown (no prices for the model)."""
 
-    draft: float | None = None
+    draft: float | None = None  # what sending the draft costs, at the input price
     draft_exact: bool = False  # counted by the server (count_tokens), not estimated
+    request_tokens: int | None = None  # the input tokens of the request the draft would send
     last_reply: float | None = None
     conversation: float | None = None
 
@@ -79,10 +82,11 @@ class Costs:
 def _figures_text(draft_tokens: int, usage: dict | None, costs: Costs | None = None) -> str:
     """The figures lines: the draft's estimate, then the last reply's usage, then costs."""
     costs = costs or Costs()
-    mark = "" if costs.draft_exact else "≈ "
-    lines = [f"Draft {mark}{draft_tokens:,} tokens"]
+    lines = [f"Draft ≈ {draft_tokens:,} tokens"]
     if costs.draft is not None and draft_tokens:  # the request it would send, input price
-        lines.append(f"Sending it: {mark}{_dollars(costs.draft)} in")
+        mark = "" if costs.draft_exact else "≈ "
+        tokens = f"{costs.request_tokens:,} tokens, " if costs.draft_exact else ""
+        lines.append(f"Sending it: {mark}{tokens}{_dollars(costs.draft)} in")
     if usage:
         from megachat.chat.tokens import format_usage  # chat.images with it: not in frame one
 
@@ -171,6 +175,9 @@ class Sidebar(VerticalScroll):
         dock: right;
         padding: 0 1;
         border-left: vkey $foreground 20%;
+        /* its scrollbar's room is kept from the first frame: the settings are taller than most
+           terminals, and a scrollbar appearing after start-up would shift every row */
+        scrollbar-gutter: stable;
     }
     Sidebar.-hidden {
         display: none;
@@ -184,6 +191,9 @@ class Sidebar(VerticalScroll):
     }
     Sidebar #system {
         height: 8;
+    }
+    Sidebar #advanced {
+        height: auto;
     }
     Sidebar #stop-sequences {
         height: 4;
@@ -226,6 +236,7 @@ class Sidebar(VerticalScroll):
         super().__init__(id=id)
         self._tool_servers = list(tool_servers)
         self._thinking_style: ThinkingStyle = "any"
+        self._limits: dict[str, bool] = {}  # selector -> what the model cannot take
         self._initial_model = model
         self._models: list[str] = [model] if model else []
         self._initial_temperature = temperature
@@ -288,36 +299,41 @@ class Sidebar(VerticalScroll):
         )
         yield Static(Content(_figures_text(0, None)), id="figures", markup=False)
         yield Static("", id="warning", markup=False)
-        yield Label("Advanced sampling", id="advanced-label")
-        yield Label("Stop sequences (one per line)")
-        yield UnicodeTextArea(
-            "",
-            id="stop-sequences",
-            soft_wrap=True,
-            tab_behavior="focus",
-            placeholder="none",
-            highlight_cursor_line=False,
-        )
-        yield Label("Top p (0–1)")
-        yield Input(
-            placeholder="default",
-            id="top-p",
-            validators=[Function(_top_p_ok, "top_p must be a number from 0 to 1")],
-            valid_empty=True,
-            compact=True,
-        )
-        yield Label("Top k")
-        yield Input(
-            placeholder="default",
-            id="top-k",
-            validators=[Function(_top_k_ok, "top_k must be a whole number >= 1")],
-            valid_empty=True,
-            compact=True,
-        )
         if self._tool_servers:  # its module only when there is something to show
             from megachat.tui.widgets.tool_servers import ToolServersPanel
 
             yield ToolServersPanel(self._tool_servers, id="tool-servers")
+        yield Vertical(*self._advanced_widgets(), id="advanced")
+
+    def _advanced_widgets(self) -> list[Widget]:
+        return [
+            Label("Advanced sampling", id="advanced-label"),
+            Label("Stop sequences (one per line)"),
+            UnicodeTextArea(
+                "",
+                id="stop-sequences",
+                soft_wrap=True,
+                tab_behavior="focus",
+                placeholder="none",
+                highlight_cursor_line=False,
+            ),
+            Label("Top p (0–1)"),
+            Input(
+                placeholder="default",
+                id="top-p",
+                validators=[Function(_top_p_ok, "top_p must be a number from 0 to 1")],
+                valid_empty=True,
+                compact=True,
+            ),
+            Label("Top k"),
+            Input(
+                placeholder="default",
+                id="top-k",
+                validators=[Function(_top_k_ok, "top_k must be a whole number >= 1")],
+                valid_empty=True,
+                compact=True,
+            ),
+        ]
 
     # -- values -------------------------------------------------------------------------------
 
@@ -355,16 +371,23 @@ class Sidebar(VerticalScroll):
         value = self.query_one("#effort", Select).value
         return None if value in ("default", Select.NULL) else str(value)
 
+    def _advanced_texts(self) -> tuple[str, str, str]:
+        """(stop sequences, top p, top k) as typed."""
+        return (
+            self.query_one("#stop-sequences", TextArea).text,
+            self.query_one("#top-p", Input).value,
+            self.query_one("#top-k", Input).value,
+        )
+
     @property
     def stop_sequences(self) -> list[str]:
         """The stop sequences, one per line (blank lines left out)."""
-        text = self.query_one("#stop-sequences", TextArea).text
+        text = self._advanced_texts()[0]
         return [line for line in text.split("\n") if line.strip()]
 
     def sampling(self) -> tuple[float | None, int | None]:
         """(top_p, top_k) to send; None when blank. ValueError when one is invalid."""
-        top_p = self.query_one("#top-p", Input).value
-        top_k = self.query_one("#top-k", Input).value
+        _, top_p, top_k = self._advanced_texts()
         if not _top_p_ok(top_p):
             raise ValueError("Top p must be a number from 0 to 1")
         if not _top_k_ok(top_k):
@@ -485,6 +508,7 @@ class Sidebar(VerticalScroll):
                 self.query_one("#prefill", Input).value = prefill
             self._show_thinking(thinking)
             self.query_one("#effort", Select).value = effort or "default"
+        with self.prevent(Input.Changed, TextArea.Changed):
             stop_area = self.query_one("#stop-sequences", TextArea)
             if stop_area.text != stops:
                 stop_area.load_text(stops)
@@ -498,9 +522,10 @@ class Sidebar(VerticalScroll):
         """Offer the thinking choices of the model's style, showing `thinking`."""
         select = self.query_one("#thinking", Select)
         self._thinking_style = style or self._thinking_style
-        select.set_options(_thinking_options(self._thinking_style, thinking))
+        options = _thinking_options(self._thinking_style, thinking)
+        select.set_options(options)
         value = "off" if thinking is None else str(thinking)
-        select.value = value if any(v == value for _, v in select._options) else "off"
+        select.value = value if any(v == value for _, v in options) else "off"
 
     def set_model_limits(
         self, *, prefill: bool, thinking: ThinkingStyle, thinking_on: bool
@@ -508,20 +533,23 @@ class Sidebar(VerticalScroll):
         """Grey out what the model cannot take (or cannot take with thinking on): the prefill
         (a model without it, or with thinking), temperature and top k (with thinking), and
         offer only the thinking forms it knows. Sending checks the same rules again."""
-        no_prefill = not prefill or thinking_on
-        for selector, off in (
-            ("#prefill", no_prefill),
-            ("#temperature", thinking_on),
-            ("#top-k", thinking_on),
-            ("#thinking", thinking == "none"),
-        ):
-            widget = self.query_one(selector)
-            widget.set_class(off, "-not-for-model")
-            widget.tooltip = _NOT_FOR_MODEL.get(selector) if off else None
+        self._limits = {
+            "#prefill": not prefill or thinking_on,
+            "#temperature": thinking_on,
+            "#top-k": thinking_on,
+            "#thinking": thinking == "none",
+        }
+        self._grey_out()
         current = _thinking_value(str(self.query_one("#thinking", Select).value))
         if thinking != self._thinking_style:
             with self.prevent(Select.Changed):
                 self._show_thinking(current, thinking)
+
+    def _grey_out(self) -> None:
+        for selector, off in self._limits.items():
+            for widget in self.query(selector):  # #top-k: once the advanced part is shown
+                widget.set_class(off, "-not-for-model")
+                widget.tooltip = _NOT_FOR_MODEL.get(selector) if off else None
 
     def set_models(self, models: Iterable[str], *, current: str | None = None) -> None:
         """Fill the model list (the current model is always kept in it)."""
