@@ -381,17 +381,17 @@ def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str)
     in for it rather than refusing to start (a malformed file is still a ConfigError).
     """
     for key, value in data.items():
-        if key == MCP_SERVERS:
-            _apply_mcp_servers(settings, value, path, text)
-        elif key == MODELS:
-            _apply_models(settings, value, path, text)
-        elif key not in _TABLES:
+        if key not in _TABLES and key not in (MCP_SERVERS, MODELS):
             _apply_key(settings, key, value, path, text)
-        elif not isinstance(value, dict):
+        elif not isinstance(value, dict):  # the one rule for every table of the file
             where = _where(path, text, key)
             settings.warnings.append(
                 f"config file {where}: {key!r} must be a table, not {_describe(value)}; ignored"
             )
+        elif key == MCP_SERVERS:
+            _apply_mcp_servers(settings, value, path)
+        elif key == MODELS:
+            _apply_models(settings, value, path)
         else:
             for sub, subvalue in value.items():
                 if key == "keymap":
@@ -400,18 +400,12 @@ def _apply_file(settings: Settings, data: dict[str, Any], path: Path, text: str)
                     _apply_key(settings, f"{key}.{sub}", subvalue, path, text)
 
 
-def _apply_mcp_servers(settings: Settings, value: Any, path: Path, text: str) -> None:
+def _apply_mcp_servers(settings: Settings, value: dict[str, Any], path: Path) -> None:
     """The tool servers, checked by the tools layer's one rule; each bad entry is a warning.
 
     Imported here only when the file has the table: megachat.tools.servers is plain data and
     never imports the `mcp` SDK, so reading settings stays cheap.
     """
-    if not isinstance(value, dict):
-        where = _where(path, text, MCP_SERVERS)
-        settings.warnings.append(
-            f"config file {where}: {MCP_SERVERS!r} must be a table, not {_describe(value)}; ignored"
-        )
-        return
     from megachat.tools.servers import parse_servers
 
     servers, warnings = parse_servers(value)
@@ -419,16 +413,10 @@ def _apply_mcp_servers(settings: Settings, value: Any, path: Path, text: str) ->
     settings.warnings.extend(f"config file {path}: {warning}" for warning in warnings)
 
 
-def _apply_models(settings: Settings, value: Any, path: Path, text: str) -> None:
+def _apply_models(settings: Settings, value: dict[str, Any], path: Path) -> None:
     """The user's `[models."ID"]` tables, checked by the one rule for model fields (the shipped
     table's rule too); each bad field is a warning and is ignored, the rest of its table kept.
     Imported only when the file has the table; the shipped table itself is not read here."""
-    if not isinstance(value, dict):
-        where = _where(path, text, MODELS)
-        settings.warnings.append(
-            f"config file {where}: {MODELS!r} must be a table, not {_describe(value)}; ignored"
-        )
-        return
     from megachat.chat.capabilities import check_models
 
     models, warnings = check_models(value)
