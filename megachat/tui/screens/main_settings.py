@@ -32,6 +32,7 @@ class SettingsActions(_Base):
     _models: list[Any]
     _history_tokens: int
     _count_timer: Timer | None = None
+    _spent: tuple[float | None, float | None] = (None, None)  # last reply's, all replies' cost
     # ((model, draft text, path length) counted, its input tokens): the last exact count
     _exact_count: tuple[tuple[str, str, int] | None, int | None] = (None, None)
 
@@ -40,8 +41,14 @@ class SettingsActions(_Base):
     def _recount_history(self) -> None:
         from megachat.chat.tokens import estimate_tokens
 
-        if self.conversation is not None:
-            self._history_tokens = estimate_tokens(self.conversation.build_request(stream=False))
+        conversation = self.conversation
+        if conversation is not None:
+            self._history_tokens = estimate_tokens(conversation.build_request(stream=False))
+            # what the replies cost, summed here (a turn, a load, a switch), not per keystroke
+            replies = [m for m in conversation.all_messages() if m.role == "assistant"]
+            priced = [m.cost_usd for m in replies if m.cost_usd is not None]
+            last = next((m for m in reversed(conversation.messages) if m.role == "assistant"), None)
+            self._spent = (last.cost_usd if last else None, sum(priced) if priced else None)
             self._update_figures()
 
     def _update_figures(self) -> None:
@@ -126,9 +133,6 @@ class SettingsActions(_Base):
         conversation, info = self.conversation, self._model_info()
         if conversation is None or info is None:
             return Costs()
-        replies = [m for m in conversation.all_messages() if m.role == "assistant"]
-        priced = [m.cost_usd for m in replies if m.cost_usd is not None]
-        last = next((m for m in reversed(conversation.messages) if m.role == "assistant"), None)
         key, counted = self._exact_count
         text = self.query_one(PromptInput).text
         exact = key == (conversation.model, text, len(conversation.messages))
@@ -138,8 +142,8 @@ class SettingsActions(_Base):
             draft=estimate_cost(request_tokens, info.prices),
             draft_exact=exact,
             request_tokens=request_tokens,
-            last_reply=last.cost_usd if last is not None else None,
-            conversation=sum(priced) if priced else None,
+            last_reply=self._spent[0],
+            conversation=self._spent[1],
         )
 
     def update_model_limits(self) -> None:
